@@ -1,0 +1,60 @@
+# ipsec-gateway: every target installs what it needs on a fresh Debian bookworm (as root).
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+# Debian packages: DPDK 22.11 and its PMDs, bindgen's libclang, the test peers (ipsec-secgw is
+# built from dpdk-doc's sources at test time; scapy and tshark check packets), and namespaces.
+APT_PACKAGES := build-essential pkg-config clang libclang-dev \
+	dpdk libdpdk-dev dpdk-dev dpdk-doc libpcap-dev libssl-dev openssl \
+	iproute2 iputils-ping tcpdump tshark python3-scapy python3-cryptography \
+	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins \
+	libstrongswan-extra-plugins netcat-openbsd procps psmisc kmod
+
+.PHONY: all deps build test unit-test integration-test demo bench lint fmt clean
+
+all: build
+
+# Installs the packages that are missing, once. A policy-rc.d keeps strongSwan's service from
+# starting (tests start their own charons); tshark is preseeded so the install asks nothing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+	  echo 'tshark wireshark-common/install-setuid boolean false' | debconf-set-selections; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup)"; exit 1; }
+
+build: deps
+	$(CARGO) build --release --workspace
+
+unit-test: deps
+	$(CARGO) test --release --workspace
+
+# Interop and namespace tests: need root; each script fails loudly if it cannot run.
+integration-test: build
+	@set -e; for t in tests/integration/*.sh; do \
+	  [ -e "$$t" ] || continue; \
+	  echo "=== $$t"; bash "$$t"; \
+	done
+
+test: unit-test integration-test
+
+demo: build
+	bash scripts/demo.sh
+
+bench: build
+	$(CARGO) bench -p benches
+	bash benches/throughput.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

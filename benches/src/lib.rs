@@ -1,0 +1,1 @@
+//! Benchmarks for the ESP dataplane: see benches/esp.rs and RESULTS.md.

@@ -1,0 +1,221 @@
+//! ESP transforms behind a trait, with more than one backend.
+//!
+//! An SA's keys are expanded once, when the SA is installed, into a [`EspCipher`] built by a
+//! [`Backend`]. The fast path then calls [`EspCipher::seal`] / [`EspCipher::open`] on the
+//! ESP part of each packet, in place, with no allocation.
+//!
+//! Layout of the `esp` slice handed to the cipher (RFC 4303 section 2):
+//!
+//! ```text
+//! | SPI (4) | Seq (4) | IV (iv_len) | payload ... padding | pad len | next hdr | ICV (icv_len) |
+//! ```
+//!
+//! The ESP layer has already written SPI, sequence number, IV, payload and trailer; the
+//! cipher encrypts from the payload to the trailer and writes the ICV (seal), or checks the
+//! ICV and decrypts the same range (open). With extended sequence numbers the high 32 bits
+//! are given separately, because they are not on the wire: for AES-GCM they go into the AAD
+//! (RFC 4106 section 5), for HMAC they are appended to the authenticated data (RFC 4303
+//! section 3.3.2.1).
+
+use std::fmt;
+
+/// The encryption part of a transform set, by Cisco name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Encryption {
+    /// `esp-gcm 128` (RFC 4106, 16-byte ICV)
+    Gcm128,
+    /// `esp-gcm 256`
+    Gcm256,
+    /// `esp-aes 128` (AES-CBC, RFC 3602)
+    AesCbc128,
+    /// `esp-aes 192`
+    AesCbc192,
+    /// `esp-aes 256`
+    AesCbc256,
+    /// `esp-3des`
+    TripleDes,
+    /// `esp-des`
+    Des,
+    /// `esp-null` (RFC 2410), for tests
+    Null,
+}
+
+/// The integrity part of a transform set, by Cisco name. AES-GCM carries its own ICV and
+/// uses [`Integrity::None`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Integrity {
+    /// No separate integrity algorithm (combined-mode cipher, or esp-null alone).
+    None,
+    /// `esp-sha-hmac`: HMAC-SHA1-96 (RFC 2404)
+    Sha1,
+    /// `esp-md5-hmac`: HMAC-MD5-96 (RFC 2403)
+    Md5,
+    /// `esp-sha256-hmac`: HMAC-SHA-256-128 (RFC 4868)
+    Sha256,
+}
+
+/// A complete ESP transform: what one SA uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Transform {
+    pub encryption: Encryption,
+    pub integrity: Integrity,
+}
+
+impl Encryption {
+    /// Key length in bytes as configured, including the 4-byte salt for AES-GCM.
+    pub fn key_len(self) -> usize {
+        match self {
+            Encryption::Gcm128 => 16 + 4,
+            Encryption::Gcm256 => 32 + 4,
+            Encryption::AesCbc128 => 16,
+            Encryption::AesCbc192 => 24,
+            Encryption::AesCbc256 => 32,
+            Encryption::TripleDes => 24,
+            Encryption::Des => 8,
+            Encryption::Null => 0,
+        }
+    }
+    /// IV length on the wire.
+    pub fn iv_len(self) -> usize {
+        match self {
+            Encryption::Gcm128 | Encryption::Gcm256 => 8,
+            Encryption::AesCbc128 | Encryption::AesCbc192 | Encryption::AesCbc256 => 16,
+            Encryption::TripleDes | Encryption::Des => 8,
+            Encryption::Null => 0,
+        }
+    }
+    /// The payload (with its trailer) is padded to a multiple of this.
+    pub fn block_len(self) -> usize {
+        match self {
+            Encryption::AesCbc128 | Encryption::AesCbc192 | Encryption::AesCbc256 => 16,
+            Encryption::TripleDes | Encryption::Des => 8,
+            Encryption::Gcm128 | Encryption::Gcm256 | Encryption::Null => 4,
+        }
+    }
+    /// True for combined-mode (AEAD) ciphers.
+    pub fn is_aead(self) -> bool {
+        matches!(self, Encryption::Gcm128 | Encryption::Gcm256)
+    }
+    /// Cisco's keyword, as in `crypto ipsec transform-set`.
+    pub fn cisco_name(self) -> &'static str {
+        match self {
+            Encryption::Gcm128 => "esp-gcm 128",
+            Encryption::Gcm256 => "esp-gcm 256",
+            Encryption::AesCbc128 => "esp-aes 128",
+            Encryption::AesCbc192 => "esp-aes 192",
+            Encryption::AesCbc256 => "esp-aes 256",
+            Encryption::TripleDes => "esp-3des",
+            Encryption::Des => "esp-des",
+            Encryption::Null => "esp-null",
+        }
+    }
+}
+
+impl Integrity {
+    /// Key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            Integrity::None => 0,
+            Integrity::Sha1 => 20,
+            Integrity::Md5 => 16,
+            Integrity::Sha256 => 32,
+        }
+    }
+    /// Truncated ICV length on the wire.
+    pub fn icv_len(self) -> usize {
+        match self {
+            Integrity::None => 0,
+            Integrity::Sha1 | Integrity::Md5 => 12,
+            Integrity::Sha256 => 16,
+        }
+    }
+    /// Cisco's keyword.
+    pub fn cisco_name(self) -> &'static str {
+        match self {
+            Integrity::None => "",
+            Integrity::Sha1 => "esp-sha-hmac",
+            Integrity::Md5 => "esp-md5-hmac",
+            Integrity::Sha256 => "esp-sha256-hmac",
+        }
+    }
+}
+
+impl Transform {
+    /// ICV length on the wire.
+    pub fn icv_len(self) -> usize {
+        if self.encryption.is_aead() {
+            16
+        } else {
+            self.integrity.icv_len()
+        }
+    }
+    /// IV length on the wire.
+    pub fn iv_len(self) -> usize {
+        self.encryption.iv_len()
+    }
+    /// True when the transform is one this dataplane accepts: an AEAD cipher has no separate
+    /// integrity algorithm, and every other cipher except esp-null has one.
+    pub fn is_valid(self) -> bool {
+        if self.encryption.is_aead() {
+            self.integrity == Integrity::None
+        } else {
+            self.encryption == Encryption::Null || self.integrity != Integrity::None
+        }
+    }
+}
+
+impl fmt::Display for Transform {
+    /// Cisco's transform-set words, e.g. `esp-3des esp-md5-hmac`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.encryption.cisco_name())?;
+        if self.integrity != Integrity::None {
+            write!(f, " {}", self.integrity.cisco_name())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a cipher could not be built or a packet could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the ICV does not verify")]
+    AuthFailed,
+    #[error("the encrypted part is not a whole number of cipher blocks")]
+    BadLength,
+    #[error("key of {got} bytes where {want} are needed")]
+    BadKeyLength { want: usize, got: usize },
+    #[error("transform {0} is not supported by backend {1}")]
+    Unsupported(Transform, &'static str),
+}
+
+/// An SA's expanded keys: seals and opens ESP packets in place.
+///
+/// Implementations hold expanded key schedules and zeroize them on drop where the library
+/// allows it (RustCrypto with its `zeroize` feature; ring does not expose that, see its
+/// module note).
+pub trait EspCipher: Send + Sync {
+    /// The transform this cipher implements.
+    fn transform(&self) -> Transform;
+    /// Encrypts `esp[8 + iv_len .. len - icv_len]` in place and writes the ICV into the last
+    /// `icv_len` bytes. The caller has written the header, IV and padded trailer; the
+    /// encrypted range is a multiple of the block length.
+    fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>);
+    /// Verifies the ICV over `esp` and, if it verifies, decrypts the same range as `seal` in
+    /// place. On error the payload bytes are unspecified and must not be forwarded.
+    fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError>;
+}
+
+/// A crypto library that can build [`EspCipher`]s.
+pub trait Backend: Sync {
+    /// Short name shown by `show crypto engine configuration` (e.g. "ring").
+    fn name(&self) -> &'static str;
+    /// True when this backend implements `transform`.
+    fn supports(&self, transform: Transform) -> bool;
+    /// Expands the keys of one SA. `enc_key` includes the salt for AES-GCM.
+    fn cipher(
+        &self,
+        transform: Transform,
+        enc_key: &[u8],
+        auth_key: &[u8],
+    ) -> Result<Box<dyn EspCipher>, CryptoError>;
+}
