@@ -1,1 +1,5 @@
-//! placeholder, filled in by its owner
+//! Security associations and ESP (RFC 4303).
+
+pub mod params;
+
+pub use params::{Direction, Keys, Lifetime, Mode, Prefix, SaParams, Selector, UdpEncap};
