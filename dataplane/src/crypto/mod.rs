@@ -19,6 +19,11 @@
 
 use std::fmt;
 
+mod constant_time;
+mod layout;
+pub mod ring;
+pub mod rustcrypto;
+
 /// The encryption part of a transform set, by Cisco name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Encryption {
@@ -218,4 +223,34 @@ pub trait Backend: Sync {
         enc_key: &[u8],
         auth_key: &[u8],
     ) -> Result<Box<dyn EspCipher>, CryptoError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend registry
+// ---------------------------------------------------------------------------------------
+
+/// Every backend compiled in, fastest first for the transforms they share (see
+/// [`default_backend`]).
+static BACKENDS: [&dyn Backend; 2] = [&ring::RING, &rustcrypto::RUSTCRYPTO];
+
+/// The backends this dataplane can use, for `show crypto engine configuration` and for a
+/// configuration that names one.
+pub fn backends() -> &'static [&'static dyn Backend] {
+    &BACKENDS
+}
+
+/// The backend called `name` (`"ring"`, `"rustcrypto"`), for a configuration that forces
+/// one; `None` for an unknown name.
+pub fn backend_by_name(name: &str) -> Option<&'static dyn Backend> {
+    BACKENDS.iter().copied().find(|b| b.name() == name)
+}
+
+/// The fastest correct backend for `transform` on x86-64 with AES-NI, or `None` when no
+/// backend implements it.
+///
+/// The order comes from `benches/benches/crypto.rs` (raw seal, 64 and 1420 bytes) run on
+/// this project's machines: ring's AES-GCM beats RustCrypto's at both sizes, and ring has
+/// nothing else, so every non-AEAD transform goes to RustCrypto.
+pub fn default_backend(transform: Transform) -> Option<&'static dyn Backend> {
+    BACKENDS.iter().copied().find(|b| b.supports(transform))
 }
