@@ -20,7 +20,10 @@ pub mod crypto;
 pub mod esp;
 pub mod l3;
 pub mod packet;
+pub mod pipeline;
 pub mod wire;
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+#[cfg(feature = "dpdk")]
+pub mod runtime;

@@ -1,0 +1,465 @@
+//! First look at a received frame: what it is and where it goes next.
+//!
+//! Classification reads only the headers (Ethernet, IPv4/IPv6, the first bytes of UDP or
+//! ESP) and never touches the payload, so it is cheap enough to run on every frame of a burst
+//! before any crypto. It decides between the slow path (ARP, ICMP and IKE for the gateway,
+//! handed to the main lcore), the inbound ESP path, and plaintext that the SPD must judge.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::counters::DropReason;
+
+/// Ethernet header length (no VLAN tag: tagged frames are not taken by the fast path).
+pub const ETH_HLEN: usize = 14;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ESP: u8 = 50;
+pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_SCTP: u8 = 132;
+
+/// IKE's port.
+pub const PORT_IKE: u16 = 500;
+/// IKE and ESP-in-UDP after NAT detection (RFC 3948).
+pub const PORT_NATT: u16 = 4500;
+
+/// The addresses this gateway answers for, on all its ports. A handful per gateway, so a
+/// linear scan is faster than any map.
+#[derive(Clone, Debug, Default)]
+pub struct LocalAddrs {
+    addrs: Vec<IpAddr>,
+}
+
+impl LocalAddrs {
+    /// The set made of `addrs`.
+    pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        LocalAddrs {
+            addrs: addrs.into_iter().collect(),
+        }
+    }
+    /// True when `ip` is one of ours.
+    #[inline]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.addrs.iter().any(|a| *a == ip)
+    }
+    /// All addresses.
+    pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
+        self.addrs.iter()
+    }
+}
+
+/// The IP-level facts of a frame that the rest of the pipeline needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpInfo {
+    /// Offset of the IP header in the frame.
+    pub l3_off: usize,
+    /// Offset of the transport header (after IPv6 extension headers).
+    pub l4_off: usize,
+    /// Length of the IP packet (from its header), which may be shorter than the frame
+    /// (Ethernet padding).
+    pub ip_len: usize,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Transport protocol (after IPv6 extension headers).
+    pub protocol: u8,
+    /// Ports for TCP/UDP/SCTP first fragments, otherwise 0 (ICMP: type and code in
+    /// `sport`, as the SPD of RFC 4301 uses them).
+    pub sport: u16,
+    pub dport: u16,
+    /// IPv4 Don't Fragment bit (always true for IPv6, which routers never fragment).
+    pub dont_fragment: bool,
+    /// A fragment (IPv4 MF or offset, or an IPv6 fragment header).
+    pub fragment: bool,
+    /// TTL or hop limit.
+    pub ttl: u8,
+}
+
+/// What kind of slow-path packet the main lcore receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PuntKind {
+    /// ARP request or reply.
+    Arp,
+    /// ICMP or ICMPv6 to one of our addresses, or IPv6 neighbour discovery to a multicast
+    /// address.
+    Icmp,
+    /// IKE on UDP 500, or on 4500 with the non-ESP marker.
+    Ike,
+}
+
+/// The outcome of classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Slow path: hand to the main lcore.
+    Punt(PuntKind),
+    /// ESP for us. `esp_off` is where the SPI starts; `udp` is true for ESP-in-UDP.
+    Esp {
+        ip: IpInfo,
+        esp_off: usize,
+        spi: u32,
+        udp: bool,
+    },
+    /// An IP packet not for us: plaintext to protect, bypass or discard, or transit.
+    Transit(IpInfo),
+    /// Drop it, counted under this reason.
+    Drop(DropReason),
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Reads the IP header starting at `l3_off` (IPv4 or IPv6 by `ethertype`).
+pub fn parse_ip(frame: &[u8], l3_off: usize, ethertype: u16) -> Result<IpInfo, DropReason> {
+    let ip = frame.get(l3_off..).ok_or(DropReason::Malformed)?;
+    let mut info = match ethertype {
+        ETHERTYPE_IPV4 => parse_ipv4(ip)?,
+        ETHERTYPE_IPV6 => parse_ipv6(ip)?,
+        _ => return Err(DropReason::Unsupported),
+    };
+    info.l3_off += l3_off;
+    info.l4_off += l3_off;
+    let l4 = &frame[info.l4_off..l3_off + info.ip_len];
+    // Ports are in the first fragment only; later fragments match the SPD with ports 0.
+    if !info.fragment || is_first_fragment(ip, ethertype) {
+        match info.protocol {
+            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
+                if l4.len() < 4 {
+                    return Err(DropReason::Malformed);
+                }
+                info.sport = be16(l4, 0);
+                info.dport = be16(l4, 2);
+            }
+            PROTO_ICMP | PROTO_ICMPV6 => {
+                if l4.len() < 2 {
+                    return Err(DropReason::Malformed);
+                }
+                info.sport = l4[0] as u16;
+                info.dport = l4[1] as u16;
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+fn is_first_fragment(ip: &[u8], ethertype: u16) -> bool {
+    ethertype == ETHERTYPE_IPV4 && be16(ip, 6) & 0x1fff == 0
+}
+
+fn parse_ipv4(ip: &[u8]) -> Result<IpInfo, DropReason> {
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return Err(DropReason::Malformed);
+    }
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    let total = be16(ip, 2) as usize;
+    if ihl < 20 || total < ihl || total > ip.len() {
+        return Err(DropReason::Malformed);
+    }
+    let flags_frag = be16(ip, 6);
+    Ok(IpInfo {
+        l3_off: 0,
+        l4_off: ihl,
+        ip_len: total,
+        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+        protocol: ip[9],
+        sport: 0,
+        dport: 0,
+        dont_fragment: flags_frag & 0x4000 != 0,
+        fragment: flags_frag & 0x3fff != 0,
+        ttl: ip[8],
+    })
+}
+
+fn parse_ipv6(ip: &[u8]) -> Result<IpInfo, DropReason> {
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return Err(DropReason::Malformed);
+    }
+    let total = 40 + be16(ip, 4) as usize;
+    if total > ip.len() {
+        return Err(DropReason::Malformed);
+    }
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    src.copy_from_slice(&ip[8..24]);
+    dst.copy_from_slice(&ip[24..40]);
+    // Walk the extension headers the fast path may meet (at most a few).
+    let mut next = ip[6];
+    let mut off = 40;
+    let mut fragment = false;
+    for _ in 0..4 {
+        match next {
+            // hop-by-hop, routing, destination options: (len + 1) * 8 bytes
+            0 | 43 | 60 => {
+                if off + 2 > total {
+                    return Err(DropReason::Malformed);
+                }
+                next = ip[off];
+                off += (ip[off + 1] as usize + 1) * 8;
+            }
+            44 => {
+                if off + 8 > total {
+                    return Err(DropReason::Malformed);
+                }
+                next = ip[off];
+                fragment = true;
+                off += 8;
+            }
+            _ => break,
+        }
+    }
+    if off > total {
+        return Err(DropReason::Malformed);
+    }
+    Ok(IpInfo {
+        l3_off: 0,
+        l4_off: off,
+        ip_len: total,
+        src: IpAddr::V6(Ipv6Addr::from(src)),
+        dst: IpAddr::V6(Ipv6Addr::from(dst)),
+        protocol: next,
+        sport: 0,
+        dport: 0,
+        dont_fragment: true,
+        fragment,
+        ttl: ip[7],
+    })
+}
+
+/// Classifies one Ethernet frame.
+pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
+    if frame.len() < ETH_HLEN {
+        return Class::Drop(DropReason::Malformed);
+    }
+    let ethertype = be16(frame, 12);
+    match ethertype {
+        ETHERTYPE_ARP => return Class::Punt(PuntKind::Arp),
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {}
+        _ => return Class::Drop(DropReason::Unsupported),
+    }
+    let ip = match parse_ip(frame, ETH_HLEN, ethertype) {
+        Ok(ip) => ip,
+        Err(reason) => return Class::Drop(reason),
+    };
+    let for_us = local.contains(ip.dst);
+    // IPv6 neighbour discovery goes to solicited-node / all-nodes multicast.
+    if !for_us {
+        if let IpAddr::V6(d) = ip.dst {
+            if d.is_multicast() {
+                return if ip.protocol == PROTO_ICMPV6 && (133..=137).contains(&ip.sport) {
+                    Class::Punt(PuntKind::Icmp)
+                } else {
+                    Class::Drop(DropReason::LocalUnhandled)
+                };
+            }
+        }
+        return Class::Transit(ip);
+    }
+    if ip.fragment {
+        return Class::Drop(DropReason::Fragment);
+    }
+    let end = ip.l3_off + ip.ip_len;
+    match ip.protocol {
+        PROTO_ESP => {
+            if ip.l4_off + 8 > end {
+                return Class::Drop(DropReason::Malformed);
+            }
+            Class::Esp {
+                ip,
+                esp_off: ip.l4_off,
+                spi: be32(frame, ip.l4_off),
+                udp: false,
+            }
+        }
+        PROTO_UDP if ip.dport == PORT_IKE => Class::Punt(PuntKind::Ike),
+        PROTO_UDP if ip.dport == PORT_NATT => {
+            let payload = ip.l4_off + 8;
+            if payload > end {
+                return Class::Drop(DropReason::Malformed);
+            }
+            let len = end - payload;
+            if len == 1 && frame[payload] == 0xff {
+                Class::Drop(DropReason::NattKeepalive)
+            } else if len >= 4 && be32(frame, payload) == 0 {
+                Class::Punt(PuntKind::Ike)
+            } else if len >= 8 {
+                Class::Esp {
+                    ip,
+                    esp_off: payload,
+                    spi: be32(frame, payload),
+                    udp: true,
+                }
+            } else {
+                Class::Drop(DropReason::Malformed)
+            }
+        }
+        PROTO_ICMP | PROTO_ICMPV6 => Class::Punt(PuntKind::Icmp),
+        _ => Class::Drop(DropReason::LocalUnhandled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth(ethertype: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        f
+    }
+
+    fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = eth(ETHERTYPE_IPV4);
+        let total = 20 + payload.len();
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[6] = 0x40;
+        h[8] = 64;
+        h[9] = proto;
+        h[12..16].copy_from_slice(&src);
+        h[16..20].copy_from_slice(&dst);
+        f.extend_from_slice(&h);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = Vec::new();
+        u.extend_from_slice(&sport.to_be_bytes());
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        u
+    }
+
+    fn local() -> LocalAddrs {
+        LocalAddrs::new(["10.99.0.1".parse().unwrap(), "fd00::1".parse().unwrap()])
+    }
+
+    const US: [u8; 4] = [10, 99, 0, 1];
+    const PEER: [u8; 4] = [10, 99, 0, 2];
+
+    #[test]
+    fn arp_and_icmp_are_punted() {
+        assert_eq!(
+            classify(&eth(ETHERTYPE_ARP), &local()),
+            Class::Punt(PuntKind::Arp)
+        );
+        let ping = ipv4(PEER, US, PROTO_ICMP, &[8, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(classify(&ping, &local()), Class::Punt(PuntKind::Icmp));
+    }
+
+    #[test]
+    fn ike_natt_keepalive_and_esp_in_udp_are_told_apart() {
+        let ike500 = ipv4(PEER, US, PROTO_UDP, &udp(500, 500, &[1; 28]));
+        assert_eq!(classify(&ike500, &local()), Class::Punt(PuntKind::Ike));
+        let mut marker = vec![0u8; 4];
+        marker.extend_from_slice(&[7; 28]);
+        let ike4500 = ipv4(PEER, US, PROTO_UDP, &udp(4500, 4500, &marker));
+        assert_eq!(classify(&ike4500, &local()), Class::Punt(PuntKind::Ike));
+        let ka = ipv4(PEER, US, PROTO_UDP, &udp(4500, 4500, &[0xff]));
+        assert_eq!(
+            classify(&ka, &local()),
+            Class::Drop(DropReason::NattKeepalive)
+        );
+        let esp = ipv4(
+            PEER,
+            US,
+            PROTO_UDP,
+            &udp(4500, 4500, &[0, 0, 1, 5, 0, 0, 0, 1, 9, 9]),
+        );
+        match classify(&esp, &local()) {
+            Class::Esp {
+                spi, udp, esp_off, ..
+            } => {
+                assert_eq!(spi, 0x105);
+                assert!(udp);
+                assert_eq!(esp_off, 14 + 20 + 8);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn esp_to_us_is_inbound_and_to_others_is_transit() {
+        let esp = ipv4(PEER, US, PROTO_ESP, &[0, 0, 0, 105, 0, 0, 0, 1, 0, 0]);
+        match classify(&esp, &local()) {
+            Class::Esp { spi, udp, .. } => assert_eq!((spi, udp), (105, false)),
+            other => panic!("{other:?}"),
+        }
+        let transit = ipv4(PEER, [10, 10, 2, 1], PROTO_ESP, &[0, 0, 0, 105, 0, 0, 0, 1]);
+        assert!(matches!(classify(&transit, &local()), Class::Transit(_)));
+    }
+
+    #[test]
+    fn transit_carries_the_five_tuple() {
+        let f = ipv4(
+            [10, 10, 1, 1],
+            [10, 10, 2, 1],
+            PROTO_UDP,
+            &udp(1234, 53, &[0; 4]),
+        );
+        match classify(&f, &local()) {
+            Class::Transit(ip) => {
+                assert_eq!(ip.src, IpAddr::from([10, 10, 1, 1]));
+                assert_eq!(ip.dst, IpAddr::from([10, 10, 2, 1]));
+                assert_eq!((ip.protocol, ip.sport, ip.dport), (PROTO_UDP, 1234, 53));
+                assert!(ip.dont_fragment);
+                assert_eq!(ip.ip_len, 20 + 12);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_and_lying_headers_are_dropped() {
+        let mut f = ipv4(PEER, US, PROTO_ESP, &[0, 0, 0, 105, 0, 0, 0, 1]);
+        f.truncate(f.len() - 2); // total length now exceeds the frame
+        assert_eq!(classify(&f, &local()), Class::Drop(DropReason::Malformed));
+        assert_eq!(
+            classify(&[0u8; 10], &local()),
+            Class::Drop(DropReason::Malformed)
+        );
+        let short_esp = ipv4(PEER, US, PROTO_ESP, &[0, 0, 0, 105]);
+        assert_eq!(
+            classify(&short_esp, &local()),
+            Class::Drop(DropReason::Malformed)
+        );
+        let tcp_to_us = ipv4(PEER, US, PROTO_TCP, &[0; 20]);
+        assert_eq!(
+            classify(&tcp_to_us, &local()),
+            Class::Drop(DropReason::LocalUnhandled)
+        );
+    }
+
+    #[test]
+    fn ipv6_neighbour_solicitation_to_multicast_is_punted() {
+        let mut f = eth(ETHERTYPE_IPV6);
+        let mut h = [0u8; 40];
+        h[0] = 0x60;
+        h[4..6].copy_from_slice(&24u16.to_be_bytes());
+        h[6] = PROTO_ICMPV6;
+        h[7] = 255;
+        h[8..24].copy_from_slice(&"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
+        h[24..40].copy_from_slice(&"ff02::1:ff00:1".parse::<Ipv6Addr>().unwrap().octets());
+        f.extend_from_slice(&h);
+        let mut ns = [0u8; 24];
+        ns[0] = 135;
+        f.extend_from_slice(&ns);
+        assert_eq!(classify(&f, &local()), Class::Punt(PuntKind::Icmp));
+    }
+}

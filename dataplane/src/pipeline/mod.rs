@@ -1,0 +1,393 @@
+//! The per-burst packet logic of a worker lcore, generic over [`PacketBuf`] so that it runs
+//! the same on DPDK mbufs and on [`crate::packet::VecPacket`] in tests.
+//!
+//! A worker hands the pipeline a burst of received frames; the pipeline returns one
+//! [`Verdict`] per frame (transmit on a port, hand off to the owner lcore, punt to the main
+//! lcore, or drop with a reason) and the runtime moves each buffer accordingly. The pipeline
+//! never allocates, locks or makes a system call: everything it needs is behind the traits
+//! below, which the runtime implements over the real route table, neighbour table, SPD and
+//! SA shard, and which are read-only or owned by this lcore.
+//!
+//! Per frame (DESIGN.md "Data flow"):
+//! - [`classify`]: ARP, ICMP and IKE for us are punted; ESP for us goes inbound; anything
+//!   else is transit.
+//! - inbound ESP: owner lcore from the SPI (hand off if not us), decapsulate, forward the
+//!   inner packet.
+//! - transit from the inside port: SPD -> Protect(sa) (owner lcore, encapsulate, forward the
+//!   outer packet), Bypass (forward in clear), Discard. A Protect without an installed SA
+//!   raises an Acquire and drops: protected traffic never leaves in clear.
+//! - transit from the outside port: plaintext that the SPD would protect is dropped (it must
+//!   arrive as ESP); Bypass is forwarded, Discard dropped.
+//! - forward: route, neighbour (a miss asks the main lcore to resolve and drops), MTU check,
+//!   Ethernet header.
+
+pub mod classify;
+pub mod counters;
+pub mod l2;
+
+use std::net::IpAddr;
+
+use crate::packet::PacketBuf;
+
+pub use classify::{classify, Class, IpInfo, LocalAddrs, PuntKind};
+pub use counters::{CounterSnapshot, DropReason, LcoreCounters};
+
+/// Index of a port, as DPDK numbers them.
+pub type PortId = u16;
+/// Index of a worker (0-based among workers, not the EAL lcore id).
+pub type WorkerId = u16;
+
+/// Where a frame goes after the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit on this port: the frame is complete (Ethernet header written).
+    Tx(PortId),
+    /// Hand to the worker that owns the SA; it runs [`Pipeline::process_handoff`] on it.
+    Handoff(WorkerId),
+    /// Give to the main lcore (slow path).
+    Punt(PuntKind),
+    /// Free it; already counted under this reason.
+    Drop(DropReason),
+}
+
+/// What a port is for: the SPD is applied outbound on the inside and inbound on the outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortRole {
+    Inside,
+    Outside,
+}
+
+/// What the pipeline knows of a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub mac: [u8; 6],
+    pub mtu: u16,
+    pub role: PortRole,
+}
+
+/// Where to send a packet: a port and the IP address to resolve there (the gateway, or the
+/// destination itself on a connected network).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    pub port: PortId,
+    pub via: IpAddr,
+}
+
+/// The route table (longest prefix match), read-only on the fast path.
+pub trait Routes {
+    fn lookup(&self, dst: IpAddr) -> Option<NextHop>;
+}
+
+/// The neighbour (ARP/ND) table, read-only on the fast path; the main lcore writes it.
+pub trait Neighbours {
+    fn lookup(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]>;
+}
+
+/// What the SPD says about a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyAction {
+    /// Protect with this SA (the SPD's SA id, resolved by the [`SaShard`]).
+    Protect(u32),
+    Bypass,
+    Discard,
+}
+
+/// The security policy database, immutable while a burst runs.
+pub trait Policy {
+    /// For plaintext arriving on the inside, leaving protected.
+    fn outbound(&self, ip: &IpInfo) -> PolicyAction;
+    /// For plaintext arriving on the outside: `Protect` means it should have been ESP.
+    fn inbound(&self, ip: &IpInfo) -> PolicyAction;
+}
+
+/// Why an encapsulation did not produce a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncapError {
+    /// The result would exceed `mtu`; `max_inner` is the largest inner packet that fits.
+    TooBig { max_inner: usize },
+    /// Any other failure, counted under this reason.
+    Drop(DropReason),
+}
+
+/// The ESP side of a worker: its own SA shard plus the owner map of every SA.
+pub trait SaShard<P: PacketBuf> {
+    /// The worker owning the inbound SA with this SPI (read from the SPI itself).
+    fn owner_of_spi(&self, spi: u32) -> Option<WorkerId>;
+    /// The worker owning the outbound SA with this SPD id, and its peer (outer destination);
+    /// `None` when no SA is installed for it.
+    fn outbound(&self, sa: u32) -> Option<(WorkerId, IpAddr)>;
+    /// Decapsulates in place. `pkt` holds the whole frame; on success it holds the inner IP
+    /// packet (no Ethernet header), checked against the SA's inbound policy.
+    fn decap(
+        &mut self,
+        pkt: &mut P,
+        l3_off: usize,
+        esp_off: usize,
+        udp: bool,
+    ) -> Result<(), DropReason>;
+    /// Encapsulates the IP packet in `pkt` (no Ethernet header) with SA `sa`, in place; on
+    /// success `pkt` holds the outer IP packet, at most `mtu` bytes long.
+    fn encap(&mut self, pkt: &mut P, sa: u32, mtu: usize) -> Result<(), EncapError>;
+}
+
+/// Requests from a worker to the main lcore (through a ring; never blocks, may drop).
+pub trait SlowPathRequests {
+    /// Resolve `ip` on `port` (ARP/ND); the packet that needed it was dropped.
+    fn resolve(&mut self, port: PortId, ip: IpAddr);
+    /// The SPD asked for SA `sa` which is not installed: tell control (Acquire).
+    fn acquire(&mut self, sa: u32, ip: &IpInfo);
+}
+
+/// One worker's view of everything the pipeline reads.
+pub struct Context<'a, R, N, S, P, Q> {
+    pub me: WorkerId,
+    pub ports: &'a [PortInfo],
+    pub local: &'a LocalAddrs,
+    pub routes: &'a R,
+    pub neighbours: &'a N,
+    pub policy: &'a S,
+    pub sas: &'a mut P,
+    pub requests: &'a mut Q,
+    pub counters: &'a LcoreCounters,
+}
+
+/// The per-burst processing of one worker.
+pub struct Pipeline;
+
+impl Pipeline {
+    /// Processes frames received on `rx_port`, writing one verdict per frame.
+    pub fn process_rx<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        rx_port: PortId,
+        pkts: &mut [P],
+        verdicts: &mut [Verdict],
+    ) where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let role = cx.ports.get(rx_port as usize).map(|p| p.role);
+        cx.counters.rx.add(pkts.len() as u64);
+        for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            *v = match role {
+                Some(role) => Self::one(cx, role, pkt),
+                None => Verdict::Drop(DropReason::Unsupported),
+            };
+            Self::count(cx.counters, *v);
+        }
+    }
+
+    /// Processes frames handed off by other workers (ESP for our inbound SAs, or inside
+    /// plaintext for our outbound SAs).
+    pub fn process_handoff<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkts: &mut [P],
+        verdicts: &mut [Verdict],
+    ) where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        cx.counters.handoff_in.add(pkts.len() as u64);
+        for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+            *v = match Self::one(cx, PortRole::Inside, pkt) {
+                // An owner never hands back: a second handoff means the owner maps disagree
+                // (an SA moved while in flight); drop rather than loop.
+                Verdict::Handoff(_) => Verdict::Drop(DropReason::UnknownSpi),
+                v => v,
+            };
+            Self::count(cx.counters, *v);
+        }
+    }
+
+    fn count(c: &LcoreCounters, v: Verdict) {
+        match v {
+            Verdict::Drop(r) => c.drop(r),
+            Verdict::Handoff(_) => c.handoff_out.inc(),
+            Verdict::Punt(_) => c.punted.inc(),
+            // tx is counted by the runtime once the port accepted the frame
+            Verdict::Tx(_) => {}
+        }
+    }
+
+    fn one<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        role: PortRole,
+        pkt: &mut P,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        match classify(pkt.data(), cx.local) {
+            Class::Punt(kind) => Verdict::Punt(kind),
+            Class::Drop(reason) => Verdict::Drop(reason),
+            Class::Esp {
+                ip,
+                esp_off,
+                spi,
+                udp,
+            } => match cx.sas.owner_of_spi(spi) {
+                None => Verdict::Drop(DropReason::UnknownSpi),
+                Some(owner) if owner != cx.me => Verdict::Handoff(owner),
+                Some(_) => {
+                    if let Err(reason) = cx.sas.decap(pkt, ip.l3_off, esp_off, udp) {
+                        return Verdict::Drop(reason);
+                    }
+                    cx.counters.decaps.inc();
+                    Self::forward_ip(cx, pkt, false)
+                }
+            },
+            Class::Transit(ip) => match role {
+                PortRole::Inside => match cx.policy.outbound(&ip) {
+                    PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
+                    PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
+                    PolicyAction::Protect(sa) => match cx.sas.outbound(sa) {
+                        None => {
+                            cx.requests.acquire(sa, &ip);
+                            Verdict::Drop(DropReason::NoSa)
+                        }
+                        Some((owner, _)) if owner != cx.me => Verdict::Handoff(owner),
+                        Some((_, peer)) => Self::protect(cx, pkt, &ip, sa, peer),
+                    },
+                },
+                PortRole::Outside => match cx.policy.inbound(&ip) {
+                    PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
+                    PolicyAction::Protect(_) => Verdict::Drop(DropReason::PlainPolicyViolation),
+                    PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
+                },
+            },
+        }
+    }
+
+    /// Encapsulates an inside frame with SA `sa` and forwards the ESP packet toward `peer`.
+    fn protect<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        ip: &IpInfo,
+        sa: u32,
+        peer: IpAddr,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let Some(hop) = cx.routes.lookup(peer) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        let Some(port) = cx.ports.get(hop.port as usize) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        // Drop the Ethernet header and any Ethernet padding behind the IP packet.
+        let trailer = pkt.len() - ip.l3_off - ip.ip_len;
+        if !pkt.adj(ip.l3_off) || !pkt.trim(trailer) {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        match cx.sas.encap(pkt, sa, port.mtu as usize) {
+            Ok(()) => {}
+            Err(EncapError::Drop(reason)) => return Verdict::Drop(reason),
+            Err(EncapError::TooBig { max_inner }) => {
+                // DF set (or IPv6): tell the sender the MTU left after ESP overhead, in
+                // place of the packet. DF clear: fragmenting needs new buffers, which the
+                // fast path does not allocate; such packets are dropped and counted too.
+                if ip.dont_fragment && l2::icmp_too_big_in_place(pkt, ip, max_inner, cx.local) {
+                    return Self::forward_ip(cx, pkt, false);
+                }
+                return Verdict::Drop(DropReason::TooBig);
+            }
+        }
+        cx.counters.encaps.inc();
+        Self::finish(cx, pkt, hop)
+    }
+
+    /// Forwards a frame in clear (Bypass): TTL decremented, new Ethernet header.
+    fn forward_frame<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        ip: &IpInfo,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let trailer = pkt.len() - ip.l3_off - ip.ip_len;
+        if !pkt.adj(ip.l3_off) || !pkt.trim(trailer) {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        Self::forward_ip(cx, pkt, true)
+    }
+
+    /// Routes the IP packet in `pkt` (no Ethernet header) and writes its Ethernet header.
+    fn forward_ip<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        decrement_ttl: bool,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let Some(dst) = l2::ip_destination(pkt.data()) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Some(hop) = cx.routes.lookup(dst) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        if decrement_ttl && !l2::decrement_ttl(pkt.data_mut()) {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        Self::finish(cx, pkt, hop)
+    }
+
+    /// Neighbour lookup and Ethernet header for an IP packet leaving by `hop`.
+    fn finish<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        hop: NextHop,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let Some(port) = cx.ports.get(hop.port as usize) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        if pkt.len() > port.mtu as usize {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        let Some(mac) = cx.neighbours.lookup(hop.port, hop.via) else {
+            cx.requests.resolve(hop.port, hop.via);
+            return Verdict::Drop(DropReason::NoNeighbour);
+        };
+        if !l2::push_ethernet(pkt, mac, port.mac) {
+            return Verdict::Drop(DropReason::NoRoom);
+        }
+        Verdict::Tx(hop.port)
+    }
+}
