@@ -24,6 +24,7 @@
 pub mod classify;
 pub mod counters;
 pub mod l2;
+pub mod worker;
 
 use std::net::IpAddr;
 
@@ -391,3 +392,6 @@ impl Pipeline {
         Verdict::Tx(hop.port)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,362 @@
+//! The whole pipeline on `VecPacket` frames, through [`worker::poll_once`], with simple table
+//! implementations (linear LPM, first-match ACL) standing in for the l3 and spd modules.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use super::worker::{poll_once, Staging, WorkerIo};
+use super::*;
+use crate::esp::{Prefix, Selector};
+use crate::packet::VecPacket;
+
+pub(crate) struct LinearRoutes(pub Vec<(Prefix, NextHop)>);
+impl Routes for LinearRoutes {
+    fn lookup(&self, dst: IpAddr) -> Option<NextHop> {
+        self.0
+            .iter()
+            .filter(|(p, _)| p.contains(dst))
+            .max_by_key(|(p, _)| p.len)
+            .map(|(p, h)| {
+                // a connected route (via = unspecified) resolves the destination itself
+                let _ = p;
+                if h.via.is_unspecified() {
+                    NextHop {
+                        port: h.port,
+                        via: dst,
+                    }
+                } else {
+                    *h
+                }
+            })
+    }
+}
+
+pub(crate) struct NeighbourList(pub Vec<(PortId, IpAddr, [u8; 6])>);
+impl Neighbours for NeighbourList {
+    fn lookup(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
+        self.0
+            .iter()
+            .find(|(p, i, _)| *p == port && *i == ip)
+            .map(|e| e.2)
+    }
+}
+
+pub(crate) struct Acl(pub Vec<(Selector, PolicyAction)>);
+impl Policy for Acl {
+    fn outbound(&self, ip: &IpInfo) -> PolicyAction {
+        self.0
+            .iter()
+            .find(|(s, _)| s.matches(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport))
+            .map_or(PolicyAction::Bypass, |e| e.1)
+    }
+    fn inbound(&self, ip: &IpInfo) -> PolicyAction {
+        self.0
+            .iter()
+            .find(|(s, _)| {
+                s.mirror()
+                    .matches(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
+            })
+            .map_or(PolicyAction::Bypass, |e| e.1)
+    }
+}
+
+/// A shard with no SA installed.
+struct EmptyShard;
+impl SaShard<VecPacket> for EmptyShard {
+    fn owner_of_spi(&self, _spi: u32) -> Option<WorkerId> {
+        None
+    }
+    fn outbound(&self, _sa: u32) -> Option<(WorkerId, IpAddr)> {
+        None
+    }
+    fn decap(&mut self, _: &mut VecPacket, _: usize, _: usize, _: bool) -> Result<(), DropReason> {
+        Err(DropReason::UnknownSpi)
+    }
+    fn encap(&mut self, _: &mut VecPacket, _: u32, _: usize) -> Result<(), EncapError> {
+        Err(EncapError::Drop(DropReason::NoSa))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Requests {
+    pub resolve: Vec<(PortId, IpAddr)>,
+    pub acquire: Vec<u32>,
+}
+impl SlowPathRequests for Requests {
+    fn resolve(&mut self, port: PortId, ip: IpAddr) {
+        self.resolve.push((port, ip));
+    }
+    fn acquire(&mut self, sa: u32, _ip: &IpInfo) {
+        self.acquire.push(sa);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct MemIo {
+    pub rx: Vec<VecDeque<VecPacket>>,
+    pub tx: Vec<Vec<VecPacket>>,
+    pub handoff_in: VecDeque<VecPacket>,
+    pub handoff_out: Vec<(WorkerId, VecPacket)>,
+    pub punted: Vec<(PuntKind, VecPacket)>,
+}
+impl MemIo {
+    pub fn new(ports: usize) -> Self {
+        MemIo {
+            rx: (0..ports).map(|_| VecDeque::new()).collect(),
+            tx: (0..ports).map(|_| Vec::new()).collect(),
+            ..Default::default()
+        }
+    }
+}
+impl WorkerIo<VecPacket> for MemIo {
+    fn rx_burst(&mut self, port: PortId, out: &mut Vec<VecPacket>, max: usize) {
+        let q = &mut self.rx[port as usize];
+        while out.len() < max {
+            match q.pop_front() {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    fn tx_burst(&mut self, port: PortId, pkts: &mut Vec<VecPacket>) {
+        self.tx[port as usize].append(pkts);
+    }
+    fn handoff_send(&mut self, to: WorkerId, pkts: &mut Vec<VecPacket>) {
+        self.handoff_out.extend(pkts.drain(..).map(|p| (to, p)));
+    }
+    fn handoff_recv(&mut self, out: &mut Vec<VecPacket>, max: usize) {
+        while out.len() < max {
+            match self.handoff_in.pop_front() {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    fn punt(&mut self, kind: PuntKind, pkt: VecPacket) -> Result<(), VecPacket> {
+        self.punted.push((kind, pkt));
+        Ok(())
+    }
+}
+
+pub(crate) const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa0];
+pub(crate) const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb0];
+pub(crate) const HOST_A_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+pub(crate) const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x02];
+
+pub(crate) fn prefix(s: &str) -> Prefix {
+    let (a, l) = s.split_once('/').unwrap();
+    Prefix {
+        addr: a.parse().unwrap(),
+        len: l.parse().unwrap(),
+    }
+}
+
+pub(crate) fn selector(src: &str, dst: &str) -> Selector {
+    Selector {
+        source: prefix(src),
+        destination: prefix(dst),
+        protocol: 0,
+        source_ports: (0, u16::MAX),
+        destination_ports: (0, u16::MAX),
+    }
+}
+
+/// An Ethernet + IPv4 + UDP frame with a valid header checksum.
+pub(crate) fn udp_frame(
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    payload: &[u8],
+    df: bool,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&HOST_A_MAC);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let total = 20 + 8 + payload.len();
+    let mut h = [0u8; 20];
+    h[0] = 0x45;
+    h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    h[6] = if df { 0x40 } else { 0 };
+    h[8] = 64;
+    h[9] = 17;
+    h[12..16].copy_from_slice(&src);
+    h[16..20].copy_from_slice(&dst);
+    let c = l2::checksum(0, &h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&h);
+    f.extend_from_slice(&1111u16.to_be_bytes());
+    f.extend_from_slice(&2222u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+pub(crate) fn ports() -> Vec<PortInfo> {
+    vec![
+        PortInfo {
+            mac: IN_MAC,
+            mtu: 1500,
+            role: PortRole::Inside,
+        },
+        PortInfo {
+            mac: OUT_MAC,
+            mtu: 1500,
+            role: PortRole::Outside,
+        },
+    ]
+}
+
+pub(crate) fn gw1_routes() -> LinearRoutes {
+    LinearRoutes(vec![
+        (
+            prefix("10.10.1.0/24"),
+            NextHop {
+                port: 0,
+                via: "0.0.0.0".parse().unwrap(),
+            },
+        ),
+        (
+            prefix("10.99.0.0/24"),
+            NextHop {
+                port: 1,
+                via: "0.0.0.0".parse().unwrap(),
+            },
+        ),
+        (
+            prefix("10.10.2.0/24"),
+            NextHop {
+                port: 1,
+                via: "10.99.0.2".parse().unwrap(),
+            },
+        ),
+        (
+            prefix("192.0.2.0/24"),
+            NextHop {
+                port: 1,
+                via: "10.99.0.2".parse().unwrap(),
+            },
+        ),
+    ])
+}
+
+#[test]
+fn bypass_is_routed_protect_without_sa_is_dropped_never_leaked() {
+    let ports = ports();
+    let local = LocalAddrs::new(["10.10.1.254".parse().unwrap(), "10.99.0.1".parse().unwrap()]);
+    let routes = gw1_routes();
+    let neighbours = NeighbourList(vec![(1, "10.99.0.2".parse().unwrap(), PEER_MAC)]);
+    let policy = Acl(vec![(
+        selector("10.10.1.0/24", "10.10.2.0/24"),
+        PolicyAction::Protect(7),
+    )]);
+    let mut sas = EmptyShard;
+    let mut req = Requests::default();
+    let counters = LcoreCounters::default();
+    let mut cx = Context {
+        me: 0,
+        ports: &ports,
+        local: &local,
+        routes: &routes,
+        neighbours: &neighbours,
+        policy: &policy,
+        sas: &mut sas,
+        requests: &mut req,
+        counters: &counters,
+    };
+    let mut io = MemIo::new(2);
+    let mut st = Staging::new(2, 1, worker::BURST);
+    // protected destination, no SA: dropped + Acquire
+    io.rx[0].push_back(VecPacket::new(&udp_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [10, 10, 2, 1],
+        &[0; 30],
+        true,
+    )));
+    // bypass destination: routed in clear via 10.99.0.2, TTL 63
+    io.rx[0].push_back(VecPacket::new(&udp_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [192, 0, 2, 9],
+        &[0; 30],
+        true,
+    )));
+    // bypass, next hop not resolved: dropped + resolve request
+    io.rx[0].push_back(VecPacket::new(&udp_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [10, 99, 0, 7],
+        &[0; 30],
+        true,
+    )));
+    // plaintext from outside that should have been protected
+    io.rx[1].push_back(VecPacket::new(&udp_frame(
+        OUT_MAC,
+        [10, 10, 2, 1],
+        [10, 10, 1, 1],
+        &[0; 30],
+        true,
+    )));
+    // ESP with an unknown SPI
+    let mut esp = udp_frame(OUT_MAC, [10, 99, 0, 2], [10, 99, 0, 1], &[0; 30], true);
+    esp[14 + 9] = 50;
+    io.rx[1].push_back(VecPacket::new(&esp));
+
+    assert_eq!(poll_once(&mut cx, &mut io, &mut st), 5);
+    assert_eq!(io.tx[0].len(), 0);
+    assert_eq!(io.tx[1].len(), 1, "only the bypass packet leaves");
+    let out = io.tx[1][0].data();
+    assert_eq!(&out[0..6], &PEER_MAC);
+    assert_eq!(&out[6..12], &OUT_MAC);
+    assert_eq!(&out[30..34], &[192, 0, 2, 9]);
+    assert_eq!(out[14 + 8], 63);
+    assert_eq!(l2::checksum(0, &out[14..34]), 0);
+    assert_eq!(req.acquire, vec![7]);
+    assert_eq!(req.resolve, vec![(1, "10.99.0.7".parse().unwrap())]);
+    let s = counters.snapshot();
+    assert_eq!((s.rx, s.tx, s.bursts), (5, 1, 2));
+    assert_eq!(s.drops[DropReason::NoSa as usize], 1);
+    assert_eq!(s.drops[DropReason::NoNeighbour as usize], 1);
+    assert_eq!(s.drops[DropReason::PlainPolicyViolation as usize], 1);
+    assert_eq!(s.drops[DropReason::UnknownSpi as usize], 1);
+    assert_eq!(counters.total_drops(), 4);
+}
+
+#[test]
+fn slow_path_frames_are_punted_to_main() {
+    let ports = ports();
+    let local = LocalAddrs::new(["10.99.0.1".parse().unwrap()]);
+    let routes = gw1_routes();
+    let neighbours = NeighbourList(vec![]);
+    let policy = Acl(vec![]);
+    let mut sas = EmptyShard;
+    let mut req = Requests::default();
+    let counters = LcoreCounters::default();
+    let mut cx = Context {
+        me: 0,
+        ports: &ports,
+        local: &local,
+        routes: &routes,
+        neighbours: &neighbours,
+        policy: &policy,
+        sas: &mut sas,
+        requests: &mut req,
+        counters: &counters,
+    };
+    let mut io = MemIo::new(2);
+    let mut st = Staging::new(2, 1, worker::BURST);
+    let mut ike = udp_frame(OUT_MAC, [10, 99, 0, 2], [10, 99, 0, 1], &[1; 40], false);
+    ike[14 + 22..14 + 24].copy_from_slice(&500u16.to_be_bytes());
+    io.rx[1].push_back(VecPacket::new(&ike));
+    let mut arp = vec![0xffu8; 6];
+    arp.extend_from_slice(&PEER_MAC);
+    arp.extend_from_slice(&0x0806u16.to_be_bytes());
+    arp.extend_from_slice(&[0; 28]);
+    io.rx[1].push_back(VecPacket::new(&arp));
+    poll_once(&mut cx, &mut io, &mut st);
+    let kinds: Vec<_> = io.punted.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, vec![PuntKind::Ike, PuntKind::Arp]);
+    assert_eq!(counters.punted.get(), 2);
+}
