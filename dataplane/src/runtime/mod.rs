@@ -1,2 +1,5 @@
 //! The DPDK process: EAL, mempools, ports, worker lcores running the pipeline, and the main
 //! lcore's management loop.
+
+pub mod eal_args;
+pub mod signals;
