@@ -2,4 +2,5 @@
 //! lcore's management loop.
 
 pub mod eal_args;
+pub mod intake;
 pub mod signals;

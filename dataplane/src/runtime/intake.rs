@@ -1,0 +1,189 @@
+//! SA and SPD changes on their way from the main lcore to a worker, and back.
+//!
+//! DESIGN.md rule 4: each worker has its own lock-free queue of changes, drained at the top
+//! of each poll iteration, and a deleted SA is freed only after its owner let go of it. Here
+//! the same boxed [`Update`] makes the round trip: main boxes an `AddSa`/`DeleteSa`/
+//! `InstallSpd`, the worker applies it and turns the box into a `Retired` holding whatever it
+//! let go of (the replaced or deleted SA, the previous SPD), and sends it back on its return
+//! queue. Main drops it there, off the fast path: the SA's keys are zeroized by their own
+//! `Drop`. The worker never allocates or frees on this path.
+
+use std::sync::Arc;
+
+/// A single-producer single-consumer queue of boxes (DPDK `rte_ring` in the runtime).
+pub trait Mailbox<T> {
+    /// Enqueues; gives the box back when full.
+    fn try_send(&self, item: Box<T>) -> Result<(), Box<T>>;
+    /// Dequeues one, if any.
+    fn try_recv(&self) -> Option<Box<T>>;
+}
+
+/// One change for one worker, or (on the way back) what the worker released.
+pub enum Update<Sa, Spd> {
+    /// Install an SA, replacing any SA with the same key (update).
+    AddSa(Box<Sa>),
+    /// Remove the SA with this key (inbound: SPI; outbound: the SPD's SA id).
+    DeleteSa { key: u32, inbound: bool },
+    /// Use this SPD from the next burst on.
+    InstallSpd(Arc<Spd>),
+    /// Sent back by the worker: everything it let go of, for main to drop.
+    Retired {
+        sa: Option<Box<Sa>>,
+        spd: Option<Arc<Spd>>,
+    },
+}
+
+/// What a worker's SA store must offer to take updates.
+pub trait SaStore<Sa> {
+    /// Inserts `sa`, returning the SA it replaces.
+    fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>>;
+    /// Removes the SA with `key`.
+    fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>>;
+}
+
+/// Drains a worker's queue, applying every change, and returns the boxes on `back`. At most
+/// `max` changes per call so that a flood of updates cannot stall packet processing.
+/// Returns the number applied.
+pub fn drain<Sa, Spd, S, In, Back>(
+    store: &mut S,
+    spd: &mut Arc<Spd>,
+    queue: &In,
+    back: &Back,
+    max: usize,
+) -> usize
+where
+    S: SaStore<Sa>,
+    In: Mailbox<Update<Sa, Spd>>,
+    Back: Mailbox<Update<Sa, Spd>>,
+{
+    let mut n = 0;
+    while n < max {
+        let Some(mut update) = queue.try_recv() else {
+            break;
+        };
+        n += 1;
+        let retired = match std::mem::replace(
+            &mut *update,
+            Update::Retired {
+                sa: None,
+                spd: None,
+            },
+        ) {
+            Update::AddSa(sa) => Update::Retired {
+                sa: store.insert(sa),
+                spd: None,
+            },
+            Update::DeleteSa { key, inbound } => Update::Retired {
+                sa: store.remove(key, inbound),
+                spd: None,
+            },
+            Update::InstallSpd(new) => Update::Retired {
+                sa: None,
+                spd: Some(std::mem::replace(spd, new)),
+            },
+            r @ Update::Retired { .. } => r,
+        };
+        *update = retired;
+        // The return queue has the same capacity as the forward queue, so it is never full
+        // while main keeps draining it; if it is, the box is leaked rather than freed here
+        // (freeing keys on the fast path is what this design avoids).
+        if let Err(b) = back.try_send(update) {
+            std::mem::forget(b);
+            log::error!("%DATAPLANE-3-INTAKE: return queue full, a retired SA was leaked");
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::{BTreeMap, VecDeque};
+    use std::rc::Rc;
+
+    struct Q<T>(RefCell<VecDeque<Box<T>>>, usize);
+    impl<T> Mailbox<T> for Q<T> {
+        fn try_send(&self, item: Box<T>) -> Result<(), Box<T>> {
+            let mut q = self.0.borrow_mut();
+            if q.len() >= self.1 {
+                return Err(item);
+            }
+            q.push_back(item);
+            Ok(())
+        }
+        fn try_recv(&self) -> Option<Box<T>> {
+            self.0.borrow_mut().pop_front()
+        }
+    }
+
+    /// An SA stand-in that records when it is dropped.
+    struct Sa {
+        spi: u32,
+        version: u32,
+        dropped: Rc<RefCell<Vec<(u32, u32)>>>,
+    }
+    impl Drop for Sa {
+        fn drop(&mut self) {
+            self.dropped.borrow_mut().push((self.spi, self.version));
+        }
+    }
+
+    #[derive(Default)]
+    struct Store(BTreeMap<u32, Box<Sa>>);
+    impl SaStore<Sa> for Store {
+        fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>> {
+            self.0.insert(sa.spi, sa)
+        }
+        fn remove(&mut self, key: u32, _inbound: bool) -> Option<Box<Sa>> {
+            self.0.remove(&key)
+        }
+    }
+
+    #[test]
+    fn replaced_and_deleted_sas_are_freed_only_by_main_after_the_round_trip() {
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let sa = |spi, version| {
+            Box::new(Sa {
+                spi,
+                version,
+                dropped: dropped.clone(),
+            })
+        };
+        let fwd: Q<Update<Sa, &'static str>> = Q(RefCell::new(VecDeque::new()), 8);
+        let back: Q<Update<Sa, &'static str>> = Q(RefCell::new(VecDeque::new()), 8);
+        let mut store = Store::default();
+        let mut spd = Arc::new("v1");
+        for u in [
+            Update::AddSa(sa(105, 1)),
+            Update::AddSa(sa(106, 1)),
+            Update::AddSa(sa(105, 2)),
+            Update::DeleteSa {
+                key: 106,
+                inbound: true,
+            },
+            Update::InstallSpd(Arc::new("v2")),
+        ] {
+            assert!(fwd.try_send(Box::new(u)).is_ok());
+        }
+        assert_eq!(drain(&mut store, &mut spd, &fwd, &back, 3), 3);
+        assert_eq!(drain(&mut store, &mut spd, &fwd, &back, 32), 2);
+        assert_eq!(*spd, "v2");
+        assert_eq!(store.0.len(), 1);
+        assert_eq!(store.0[&105].version, 2);
+        // nothing was freed by the worker
+        assert!(dropped.borrow().is_empty());
+        // main drains the return queue and drops what comes back
+        let mut old_spd = None;
+        while let Some(b) = back.try_recv() {
+            if let Update::Retired { spd: Some(s), .. } = &*b {
+                old_spd = Some(**s);
+            }
+            drop(b);
+        }
+        assert_eq!(old_spd, Some("v1"));
+        let mut d = dropped.borrow().clone();
+        d.sort();
+        assert_eq!(d, vec![(105, 1), (106, 1)]);
+    }
+}
