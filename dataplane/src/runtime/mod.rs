@@ -3,4 +3,5 @@
 
 pub mod eal_args;
 pub mod intake;
+pub mod logging;
 pub mod signals;
