@@ -5,3 +5,4 @@ pub mod eal_args;
 pub mod intake;
 pub mod logging;
 pub mod signals;
+pub mod stats;
