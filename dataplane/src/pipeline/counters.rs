@@ -177,7 +177,7 @@ pub struct LcoreCounters {
 impl LcoreCounters {
     /// Counts one drop.
     #[inline]
-    pub fn drop(&self, reason: DropReason) {
+    pub fn count_drop(&self, reason: DropReason) {
         self.drops[reason as usize].inc();
     }
     /// Drops counted under `reason`.
@@ -281,9 +281,9 @@ mod tests {
         let c = LcoreCounters::default();
         c.rx.add(5);
         c.tx.inc();
-        c.drop(DropReason::Replay);
-        c.drop(DropReason::Replay);
-        c.drop(DropReason::NoSa);
+        c.count_drop(DropReason::Replay);
+        c.count_drop(DropReason::Replay);
+        c.count_drop(DropReason::NoSa);
         assert_eq!(c.total_drops(), 3);
         let mut sum = c.snapshot();
         sum.accumulate(&c.snapshot());

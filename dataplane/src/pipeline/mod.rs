@@ -209,7 +209,7 @@ impl Pipeline {
 
     fn count(c: &LcoreCounters, v: Verdict) {
         match v {
-            Verdict::Drop(r) => c.drop(r),
+            Verdict::Drop(r) => c.count_drop(r),
             Verdict::Handoff(_) => c.handoff_out.inc(),
             Verdict::Punt(_) => c.punted.inc(),
             // tx is counted by the runtime once the port accepted the frame

@@ -102,15 +102,15 @@ fn dispatch<P, IO: WorkerIo<P>>(c: &LcoreCounters, io: &mut IO, st: &mut Staging
         match *v {
             Verdict::Tx(port) => match st.tx.get_mut(port as usize) {
                 Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
-                _ => c.drop(DropReason::TxFull),
+                _ => c.count_drop(DropReason::TxFull),
             },
             Verdict::Handoff(w) => match st.handoff.get_mut(w as usize) {
                 Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
-                _ => c.drop(DropReason::HandoffFull),
+                _ => c.count_drop(DropReason::HandoffFull),
             },
             Verdict::Punt(kind) => {
                 if io.punt(kind, pkt).is_err() {
-                    c.drop(DropReason::PuntFull);
+                    c.count_drop(DropReason::PuntFull);
                 }
             }
             Verdict::Drop(_) => drop(pkt),
@@ -128,7 +128,7 @@ fn flush<P, IO: WorkerIo<P>>(c: &LcoreCounters, io: &mut IO, st: &mut Staging<P>
         io.tx_burst(port as PortId, batch);
         c.tx.add((before - batch.len()) as u64);
         for _ in batch.drain(..) {
-            c.drop(DropReason::TxFull);
+            c.count_drop(DropReason::TxFull);
         }
     }
     for (w, batch) in st.handoff.iter_mut().enumerate() {
@@ -138,7 +138,7 @@ fn flush<P, IO: WorkerIo<P>>(c: &LcoreCounters, io: &mut IO, st: &mut Staging<P>
         io.handoff_send(w as WorkerId, batch);
         for _ in batch.drain(..) {
             // counted as handoff_out by the pipeline; now it is a drop instead
-            c.drop(DropReason::HandoffFull);
+            c.count_drop(DropReason::HandoffFull);
         }
     }
 }

@@ -50,7 +50,7 @@ mod tests {
         let b = Arc::new(LcoreCounters::default());
         a.rx.add(3);
         b.rx.add(4);
-        b.drop(DropReason::AuthFailed);
+        b.count_drop(DropReason::AuthFailed);
         let w = WorkerCounters {
             workers: vec![(1, a), (2, b)],
         };
