@@ -1,0 +1,285 @@
+#!/bin/bash
+# Shared helpers for the integration tests: namespace topology, process and cleanup tracking,
+# waiting with timeouts, and `fail` with a reason. Source it; do not run it (when run directly
+# it builds the topology once, checks it, tears it down and checks that nothing is left).
+#
+# Topology (each namespace name carries a per-run prefix, so parallel runs do not collide):
+#
+#   ns hA                ns gw (ipsec-dataplane)           ns sg (ipsec-secgw)            ns hB
+#   ha0 --------------- dp-in   [inside]                   sg-clr [port 0] ----------- hb0
+#   10.10.1.1/24                dp-out [outside] --------- sg-esp [port 1]             10.10.2.1/24
+#   2001:db8:1::1/64            (10.99.0.1 in the config)  10.99.0.2 (kernel: ARP/ND)  2001:db8:2::1/64
+#
+# - dp-in, dp-out and sg-clr carry no kernel addresses (IPv6 disabled there too): the DPDK
+#   processes own those links through net_af_packet, and a kernel stack would add noise.
+# - sg-esp holds 10.99.0.2 and 2001:db8:99::2 in the kernel of ns sg only so that the kernel
+#   answers ARP and neighbour solicitations for ipsec-secgw, which does neither. An ESP sink
+#   (raw socket, protocol 50) keeps that kernel from answering our ESP with ICMP unreachable.
+# - hA and hB have static neighbour entries for their gateways (ipsec-secgw does no ARP; on
+#   our side it keeps ARP out of the ESP interop tests), checksum/segmentation offloads off
+#   (af_packet would otherwise see partial checksums and 64 KB GSO frames) and MTU 1400, so
+#   that every inner packet fits the 1500-byte outside link after ESP overhead.
+set -euo pipefail
+
+TESTS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOOLS=$TESTS_ROOT/tests/tools
+PY=/usr/bin/python3 # Debian's scapy is importable only from the system python
+PFX=${PFX:-ipt$$}
+WORK=${WORK:-$(mktemp -d -t "ipsec-it.XXXXXX")}
+
+# Fixed MACs, so that configs and scapy frames can name them.
+MAC_HA=02:00:00:00:01:01
+MAC_DP_IN=02:00:00:00:01:fe
+MAC_DP_OUT=02:00:00:00:99:01
+MAC_SG_ESP=02:00:00:00:99:02
+MAC_SG_CLR=02:00:00:00:02:fe
+MAC_HB=02:00:00:00:02:01
+
+HA4=10.10.1.1 HB4=10.10.2.1 GWIN4=10.10.1.254 SGIN4=10.10.2.254 GW4=10.99.0.1 SG4=10.99.0.2
+HA6=2001:db8:1::1 HB6=2001:db8:2::1 GWIN6=2001:db8:1::254 SGIN6=2001:db8:2::254
+GW6=2001:db8:99::1 SG6=2001:db8:99::2
+
+_PIDS=()
+_NAMESPACES=()
+_CLEANUPS=()
+
+log() { printf '[%s %s] %s\n' "$(date -u +%T)" "${TEST_NAME:-lib}" "$*" >&2; }
+
+# fail REASON...: print why, the tail of every log we own, and exit 1 (cleanup runs from the trap).
+fail() {
+    printf '\nFAIL %s: %s\n' "${TEST_NAME:-lib}" "$*" >&2
+    if [ "${FAIL_SHOW_LOGS:-1}" = 1 ] && [ -d "$WORK" ]; then
+        for f in "$WORK"/*.log; do
+            [ -s "$f" ] || continue
+            printf -- '--- last lines of %s\n' "$f" >&2
+            tail -n 15 "$f" >&2
+        done
+    fi
+    exit 1
+}
+
+ns() { echo "$PFX-$1"; }
+# nsx NS CMD...: run a command inside one of our namespaces.
+nsx() {
+    local n=$1
+    shift
+    ip netns exec "$(ns "$n")" "$@"
+}
+
+# on_cleanup CMD: run CMD (a string, eval'd) at cleanup, before processes are killed.
+on_cleanup() { _CLEANUPS+=("$1"); }
+
+cleanup() {
+    local rc=$?
+    set +e
+    for c in "${_CLEANUPS[@]}"; do eval "$c" >/dev/null 2>&1; done
+    # Stop what we started, by pid: SIGTERM, then SIGKILL after 3 s.
+    for p in "${_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${_PIDS[@]}"; do
+        for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    for n in "${_NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null; done
+    # EAL runtime directories of the DPDK processes we ran (their file prefixes start with ours).
+    rm -rf /var/run/dpdk/"$PFX"-* 2>/dev/null
+    if [ "$rc" = 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    else
+        echo "(work directory kept: $WORK)" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+need_root() { [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"; }
+need_cmd() {
+    local c
+    for c in "$@"; do command -v "$c" >/dev/null || fail "command '$c' not found (run 'make deps')"; done
+}
+
+# wait_for SECONDS WHAT CMD...: poll CMD every 0.2 s until it succeeds; fail after SECONDS.
+wait_for() {
+    local secs=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
+        sleep 0.2
+    done
+}
+
+# wait_log SECONDS FILE REGEX [PID]: wait until FILE matches REGEX; fail early if PID dies.
+wait_log() {
+    local secs=$1 file=$2 re=$3 pid=${4:-}
+    local deadline=$((SECONDS + secs))
+    until grep -qE "$re" "$file" 2>/dev/null; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            fail "process $pid exited before '$re' appeared in $file"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for '$re' in $file"
+        sleep 0.2
+    done
+}
+
+# start_bg NAME NS CMD...: run CMD in namespace NS in the background, output in $WORK/NAME.log.
+# Sets BG_PID. The process is stopped at cleanup.
+start_bg() {
+    local name=$1 n=$2
+    shift 2
+    ip netns exec "$(ns "$n")" "$@" >"$WORK/$name.log" 2>&1 &
+    BG_PID=$!
+    _PIDS+=("$BG_PID")
+}
+
+# stop_pid PID [SIGNAL]: stop one process we started and wait for it (its exit status is ignored).
+stop_pid() {
+    local p=$1 sig=${2:-INT}
+    kill -"$sig" "$p" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+
+ns_add() {
+    local n
+    n=$(ns "$1")
+    ip netns add "$n" || fail "cannot create namespace $n"
+    _NAMESPACES+=("$n")
+    ip -n "$n" link set lo up
+}
+
+# veth NS1 IF1 MAC1 NS2 IF2 MAC2: a veth pair between two of our namespaces.
+veth() {
+    ip link add "$2" address "$3" netns "$(ns "$1")" type veth peer name "$5" address "$6" netns "$(ns "$4")" ||
+        fail "cannot create veth $2<->$5"
+    ip -n "$(ns "$1")" link set "$2" up
+    ip -n "$(ns "$4")" link set "$5" up
+}
+
+# quiet_link NS IF: no kernel IP stack on a link that a DPDK process owns.
+quiet_link() {
+    nsx "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+    nsx "$1" ethtool -K "$2" gro off >/dev/null 2>&1 || true
+}
+
+# host_link NS IF: an end host's link: no offloads that would hand af_packet partial checksums
+# or GSO super-frames, and an MTU that leaves room for ESP overhead on the outside link.
+host_link() {
+    nsx "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 ||
+        fail "ethtool -K $2 failed in $1"
+    ip -n "$(ns "$1")" link set "$2" mtu 1400
+    nsx "$1" sysctl -qw "net.ipv6.conf.$2.accept_ra=0"
+}
+
+# topo_up: the four namespaces above, dual stack.
+topo_up() {
+    need_root
+    need_cmd ip ethtool
+    local n
+    for n in hA gw sg hB; do ns_add "$n"; done
+    veth hA ha0 "$MAC_HA" gw dp-in "$MAC_DP_IN"
+    veth gw dp-out "$MAC_DP_OUT" sg sg-esp "$MAC_SG_ESP"
+    veth sg sg-clr "$MAC_SG_CLR" hB hb0 "$MAC_HB"
+    quiet_link gw dp-in
+    quiet_link gw dp-out
+    quiet_link sg sg-clr
+    nsx sg ethtool -K sg-esp gro off >/dev/null 2>&1 || true
+
+    host_link hA ha0
+    ip -n "$(ns hA)" addr add "$HA4/24" dev ha0
+    ip -n "$(ns hA)" addr add "$HA6/64" dev ha0 nodad
+    ip -n "$(ns hA)" route add 10.10.2.0/24 via "$GWIN4"
+    ip -n "$(ns hA)" route add 2001:db8:2::/64 via "$GWIN6"
+    ip -n "$(ns hA)" neigh replace "$GWIN4" lladdr "$MAC_DP_IN" dev ha0 nud permanent
+    ip -n "$(ns hA)" neigh replace "$GWIN6" lladdr "$MAC_DP_IN" dev ha0 nud permanent
+
+    host_link hB hb0
+    ip -n "$(ns hB)" addr add "$HB4/24" dev hb0
+    ip -n "$(ns hB)" addr add "$HB6/64" dev hb0 nodad
+    ip -n "$(ns hB)" route add 10.10.1.0/24 via "$SGIN4"
+    ip -n "$(ns hB)" route add 2001:db8:1::/64 via "$SGIN6"
+    ip -n "$(ns hB)" neigh replace "$SGIN4" lladdr "$MAC_SG_CLR" dev hb0 nud permanent
+    ip -n "$(ns hB)" neigh replace "$SGIN6" lladdr "$MAC_SG_CLR" dev hb0 nud permanent
+
+    # ARP/ND answers for ipsec-secgw's outside address, and an ESP sink so that this kernel
+    # does not answer ESP (for secgw, not for it) with ICMP protocol unreachable.
+    nsx sg sysctl -qw net.ipv6.conf.sg-esp.accept_ra=0
+    ip -n "$(ns sg)" addr add "$SG4/24" dev sg-esp
+    ip -n "$(ns sg)" addr add "$SG6/64" dev sg-esp nodad
+    start_bg esp-sink sg "$PY" "$TOOLS/esp_sink.py"
+    wait_log 10 "$WORK/esp-sink.log" '^ready' "$BG_PID"
+    log "topology up (prefix $PFX, work $WORK)"
+}
+
+# secgw_start CFG [legacy]: run ipsec-secgw in ns sg on af_packet (port 0 = sg-clr, the
+# protected side; port 1 = sg-esp, the ESP side). Sets SECGW_PID and SECGW_PREFIX (its EAL file
+# prefix, which names its telemetry socket). By default it runs its librte_ipsec path (-l);
+# "legacy" selects its own ESP code instead, the only one of the two with DES-CBC (librte_ipsec
+# 22.11 has no DES). SECGW_CRYPTODEV overrides the crypto PMD (default crypto_aesni_mb0).
+secgw_start() {
+    local cfg=$1 path=${2:-librte_ipsec}
+    local cdev=${SECGW_CRYPTODEV:-crypto_aesni_mb0} bin libipsec=-l
+    [ "$path" = legacy ] && libipsec=
+    bin=$("$TESTS_ROOT/scripts/build-secgw.sh") || fail "could not build ipsec-secgw"
+    SECGW_PREFIX=$PFX-sg
+    # -l 1: one lcore (one queue per af_packet port). -P: promiscuous. -u 0x2: port 1 unprotected.
+    # --no-huge: these machines have no hugepages by default.
+    # shellcheck disable=SC2086
+    start_bg secgw sg "$bin" -l 1 --no-huge -m 512 --no-pci --file-prefix "$SECGW_PREFIX" \
+        --log-level=user1,7 \
+        --vdev "net_af_packet0,iface=sg-clr" --vdev "net_af_packet1,iface=sg-esp" --vdev "$cdev" \
+        -- -p 0x3 -P -u 0x2 $libipsec -s 8192 --config='(0,0,1),(1,0,1)' -f "$cfg"
+    SECGW_PID=$BG_PID
+    wait_log 30 "$WORK/secgw.log" 'entering main loop' "$SECGW_PID"
+    log "ipsec-secgw running (pid $SECGW_PID, $path, $cdev)"
+}
+
+# secgw_sent: prints "CLEAR ESP": the packets ipsec-secgw sent on port 0 (decrypted, toward hB)
+# and on port 1 (encrypted, toward us), from its ethdev counters over DPDK telemetry. It sends
+# nothing else on either port (no ARP, no ICMP), so these are its decap and encap counts.
+# (Its own /examples/ipsec-secgw/stats commands are not registered in 22.11: telemetry refuses
+# the '-' in their names.)
+secgw_sent() {
+    local p0 p1
+    p0=$(secgw_telemetry /ethdev/stats,0) || return 1
+    p1=$(secgw_telemetry /ethdev/stats,1) || return 1
+    "$PY" -c 'import json, sys; print(*(json.loads(a)["/ethdev/stats"]["opackets"] for a in sys.argv[1:]))' \
+        "$p0" "$p1"
+}
+
+# secgw_telemetry CMD: one DPDK telemetry query against the running ipsec-secgw, JSON on stdout.
+secgw_telemetry() {
+    "$PY" "$TOOLS/dpdk_telemetry.py" "/var/run/dpdk/$SECGW_PREFIX/dpdk_telemetry.v2" "$1"
+}
+
+# capture_start NS IF NAME [FILTER]: tcpdump into $WORK/NAME.pcap; sets CAP_PID.
+capture_start() {
+    local n=$1 ifc=$2 name=$3 filter=${4:-}
+    need_cmd tcpdump
+    # shellcheck disable=SC2086
+    start_bg "cap-$name" "$n" tcpdump -i "$ifc" -s 0 -U -n -w "$WORK/$name.pcap" $filter
+    CAP_PID=$BG_PID
+    wait_log 10 "$WORK/cap-$name.log" 'listening on' "$CAP_PID"
+}
+
+# capture_stop PID: stop tcpdump so that its pcap is complete.
+capture_stop() {
+    sleep 0.3
+    stop_pid "$1" INT
+}
+
+# When run directly: a self-check of the helpers (topology up, basic L2 reachability between
+# the kernel-owned ends, cleanup leaves no namespace behind).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    TEST_NAME=lib-selfcheck
+    topo_up
+    for n in hA gw sg hB; do ip netns list | grep -q "^$(ns "$n")\b" || fail "namespace $n missing"; done
+    # sg-esp answers ARP for 10.99.0.2: prove it from ns gw with a throwaway address on dp-out.
+    ip -n "$(ns gw)" addr add 10.99.0.9/24 dev dp-out
+    nsx gw ping -c 1 -W 2 "$SG4" >/dev/null || fail "no ARP/ICMP answer from the kernel on sg-esp"
+    ip -n "$(ns gw)" addr del 10.99.0.9/24 dev dp-out
+    log "PASS"
+fi
