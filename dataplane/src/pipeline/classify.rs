@@ -44,7 +44,7 @@ impl LocalAddrs {
     /// True when `ip` is one of ours.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.addrs.iter().any(|a| *a == ip)
+        self.addrs.contains(&ip)
     }
     /// All addresses.
     pub fn iter(&self) -> impl Iterator<Item = &IpAddr> {
