@@ -81,7 +81,7 @@ fn keys(rng: &mut ChaCha8Rng, t: Transform) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn random_esn(rng: &mut ChaCha8Rng) -> Option<u32> {
-    if rng.next_u32() % 2 == 0 {
+    if rng.next_u32().is_multiple_of(2) {
         None
     } else {
         Some(rng.next_u32())

@@ -2,7 +2,10 @@
 //!
 //! ring's AES-GCM (BoringSSL's assembly: AES-NI, PCLMULQDQ, AVX/VAES when present) is the
 //! fastest AEAD available to this crate on x86-64. ring has no CBC and no DES, so the
-//! non-AEAD transforms stay with [`super::rustcrypto`].
+//! non-AEAD transforms stay with [`super::rustcrypto`]. A composite "ring HMAC + RustCrypto
+//! CBC" was measured and not built: ring's HMAC-SHA1 (portable SHA-1) took 3.8 us for 1428
+//! bytes against 0.86 us for RustCrypto's (SHA-NI), and HMAC-SHA-256 was level (0.95 / 0.89
+//! us), so it would gain nothing.
 //!
 //! Packets are sealed with `LessSafeKey::seal_in_place_separate_tag` over the payload, and
 //! opened with `LessSafeKey::open_in_place` over payload || ICV, which ESP keeps contiguous.
