@@ -19,6 +19,7 @@
 
 use std::fmt;
 
+mod cbc_hmac;
 mod constant_time;
 mod layout;
 pub mod ring;

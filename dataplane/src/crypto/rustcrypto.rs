@@ -34,6 +34,7 @@ use des::{Des, TdesEde3};
 use hmac::{Hmac, Mac};
 use zeroize::Zeroize;
 
+use super::cbc_hmac::{CbcEngine, CbcHmacCipher};
 use super::constant_time::ct_eq;
 use super::layout::{fail_closed, gcm_aad, EspRanges};
 use super::{Backend, CryptoError, Encryption, EspCipher, Integrity, Transform};
@@ -77,11 +78,12 @@ impl Backend for RustCrypto {
             Integrity::None => None,
             integrity => Some(HmacIcv::new(integrity, auth_key)?),
         };
-        Ok(Box::new(CbcHmacCipher {
+        Ok(Box::new(CbcHmacCipher::new(
             transform,
             cbc,
             mac,
-        }))
+            self.name(),
+        )))
     }
 }
 
@@ -253,7 +255,9 @@ impl CbcKey {
             }
         })
     }
+}
 
+impl CbcEngine for CbcKey {
     fn encrypt(&self, iv: &[u8], data: &mut [u8]) {
         match self {
             CbcKey::Null => {}
@@ -316,67 +320,6 @@ fn cbc_decrypt<C: BlockDecrypt>(cipher: &C, iv: &[u8], data: &mut [u8]) {
             *byte ^= prev;
         }
         chain[..bs].copy_from_slice(&saved[n - bs..n]);
-    }
-}
-
-/// A non-AEAD SA: CBC (or null) encryption followed by an optional truncated HMAC.
-struct CbcHmacCipher {
-    transform: Transform,
-    cbc: CbcKey,
-    mac: Option<HmacIcv>,
-}
-
-impl fmt::Debug for CbcHmacCipher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rustcrypto {} <keys redacted>", self.transform)
-    }
-}
-
-impl CbcHmacCipher {
-    /// The ranges of `esp`, if its length fits the transform (room for header, IV and ICV,
-    /// and a whole number of cipher blocks to encrypt).
-    #[inline]
-    fn ranges(&self, esp_len: usize) -> Option<EspRanges> {
-        let r = EspRanges::of(self.transform, esp_len)?;
-        let block = match self.transform.encryption {
-            Encryption::Null => 1,
-            e => e.block_len(),
-        };
-        r.payload_len().is_multiple_of(block).then_some(r)
-    }
-}
-
-impl EspCipher for CbcHmacCipher {
-    fn transform(&self) -> Transform {
-        self.transform
-    }
-
-    fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>) {
-        let Some(r) = self.ranges(esp.len()) else {
-            fail_closed(esp, self.transform);
-            return;
-        };
-        let (head, rest) = esp.split_at_mut(r.payload);
-        let iv = &head[8..];
-        self.cbc.encrypt(iv, &mut rest[..r.payload_len()]);
-        if let Some(mac) = &self.mac {
-            let (authenticated, icv) = esp.split_at_mut(r.icv);
-            mac.compute(authenticated, esn_hi, icv);
-        }
-    }
-
-    fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {
-        let r = self.ranges(esp.len()).ok_or(CryptoError::BadLength)?;
-        if let Some(mac) = &self.mac {
-            let (authenticated, icv) = esp.split_at(r.icv);
-            if !mac.verify(authenticated, esn_hi, icv) {
-                return Err(CryptoError::AuthFailed);
-            }
-        }
-        let (head, rest) = esp.split_at_mut(r.payload);
-        let iv = &head[8..];
-        self.cbc.decrypt(iv, &mut rest[..r.payload_len()]);
-        Ok(())
     }
 }
 
