@@ -4,5 +4,7 @@
 pub mod eal_args;
 pub mod intake;
 pub mod logging;
+pub mod requests;
 pub mod signals;
+pub mod spsc;
 pub mod stats;
