@@ -22,6 +22,7 @@ use std::fmt;
 mod cbc_hmac;
 mod constant_time;
 mod layout;
+pub mod openssl;
 pub mod ring;
 pub mod rustcrypto;
 
@@ -232,7 +233,7 @@ pub trait Backend: Sync {
 
 /// Every backend compiled in, fastest first for the transforms they share (see
 /// [`default_backend`]).
-static BACKENDS: [&dyn Backend; 2] = [&ring::RING, &rustcrypto::RUSTCRYPTO];
+static BACKENDS: [&dyn Backend; 3] = [&ring::RING, &openssl::OPENSSL, &rustcrypto::RUSTCRYPTO];
 
 /// The backends this dataplane can use, for `show crypto engine configuration` and for a
 /// configuration that names one.
@@ -240,8 +241,8 @@ pub fn backends() -> &'static [&'static dyn Backend] {
     &BACKENDS
 }
 
-/// The backend called `name` (`"ring"`, `"rustcrypto"`), for a configuration that forces
-/// one; `None` for an unknown name.
+/// The backend called `name` (`"ring"`, `"openssl"`, `"rustcrypto"`), for a configuration
+/// that forces one; `None` for an unknown name.
 pub fn backend_by_name(name: &str) -> Option<&'static dyn Backend> {
     BACKENDS.iter().copied().find(|b| b.name() == name)
 }
@@ -254,8 +255,10 @@ pub fn backend_by_name(name: &str) -> Option<&'static dyn Backend> {
 /// noisy: esp-gcm 128 seal took 99 ns / 329 ns with ring against 179 ns / 1279 ns with
 /// RustCrypto (esp-gcm 256: 100 / 346 against 148 / 1507), so AES-GCM goes to ring. ring has
 /// no CBC or DES, and its HMAC is no help (its SHA-1 is portable code, 4x slower than
-/// RustCrypto's SHA-NI one; its HMAC-SHA-256 is level with RustCrypto's), so every non-AEAD
-/// transform goes to RustCrypto.
+/// RustCrypto's SHA-NI one; its HMAC-SHA-256 is level with RustCrypto's). DES and 3DES go
+/// to OpenSSL's DES (with RustCrypto's HMAC): esp-3des esp-sha-hmac seal took 2.4 us / 48 us
+/// against 6.3 us / 140 us with RustCrypto's `des`, esp-des esp-md5-hmac 1.2 us / 20 us
+/// against 2.4 us / 48 us. Every other non-AEAD transform has only RustCrypto.
 pub fn default_backend(transform: Transform) -> Option<&'static dyn Backend> {
     BACKENDS.iter().copied().find(|b| b.supports(transform))
 }
