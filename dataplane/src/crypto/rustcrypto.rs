@@ -185,6 +185,9 @@ impl HmacIcv {
 
     /// Writes the truncated ICV of `data` (followed by `esn_hi` in network order when given)
     /// into `icv`, which must be `integrity.icv_len()` bytes long.
+    ///
+    /// # Panics
+    /// If `icv` is longer than the full HMAC output (20, 16 or 32 bytes).
     #[inline]
     pub fn compute(&self, data: &[u8], esn_hi: Option<u32>, icv: &mut [u8]) {
         let n = icv.len();
