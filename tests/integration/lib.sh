@@ -48,8 +48,8 @@ log() { printf '[%s %s] %s\n' "$(date -u +%T)" "${TEST_NAME:-lib}" "$*" >&2; }
 # fail REASON...: print why, the tail of every log we own, and exit 1 (cleanup runs from the trap).
 fail() {
     printf '\nFAIL %s: %s\n' "${TEST_NAME:-lib}" "$*" >&2
-    if [ "${FAIL_SHOW_LOGS:-1}" = 1 ] && [ -d "$WORK" ]; then
-        for f in "$WORK"/*.log; do
+    if [ "${FAIL_SHOW_LOGS:-1}" = 1 ] && [ -d "${LOGDIR:-$WORK}" ]; then
+        for f in "${LOGDIR:-$WORK}"/*.log; do
             [ -s "$f" ] || continue
             printf -- '--- last lines of %s\n' "$f" >&2
             tail -n 15 "$f" >&2
@@ -69,17 +69,40 @@ nsx() {
 # on_cleanup CMD: run CMD (a string, eval'd) at cleanup, before processes are killed.
 on_cleanup() { _CLEANUPS+=("$1"); }
 
-cleanup() {
-    local rc=$?
-    set +e
-    for c in "${_CLEANUPS[@]}"; do eval "$c" >/dev/null 2>&1; done
-    # Stop what we started, by pid: SIGTERM, then SIGKILL after 3 s.
+# stop_started: stop every process started with start_bg (in this shell or subshell), by pid:
+# SIGTERM, then SIGKILL after 3 s.
+stop_started() {
+    local p
     for p in "${_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${_PIDS[@]}"; do
         for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+    _PIDS=()
+}
+
+# in_case NAME FUNCTION ARGS...: run one test case in a subshell with its own log directory
+# ($WORK/NAME) and its own processes, stopped when it ends however it ends. A `fail` inside
+# ends only that case. Returns the case's status.
+in_case() {
+    local name=$1
+    shift
+    (
+        LOGDIR=$WORK/$name
+        mkdir -p "$LOGDIR"
+        _PIDS=()
+        _CLEANUPS=()
+        trap 'stop_started' EXIT
+        "$@"
+    )
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    for c in "${_CLEANUPS[@]}"; do eval "$c" >/dev/null 2>&1; done
+    stop_started
     for n in "${_NAMESPACES[@]}"; do ip netns del "$n" 2>/dev/null; done
     # EAL runtime directories of the DPDK processes we ran (their file prefixes start with ours).
     rm -rf /var/run/dpdk/"$PFX"-* 2>/dev/null
@@ -129,7 +152,7 @@ wait_log() {
 start_bg() {
     local name=$1 n=$2
     shift 2
-    ip netns exec "$(ns "$n")" "$@" >"$WORK/$name.log" 2>&1 &
+    ip netns exec "$(ns "$n")" "$@" >"${LOGDIR:-$WORK}/$name.log" 2>&1 &
     BG_PID=$!
     _PIDS+=("$BG_PID")
 }
@@ -225,15 +248,17 @@ secgw_start() {
     [ "$path" = legacy ] && libipsec=
     bin=$("$TESTS_ROOT/scripts/build-secgw.sh") || fail "could not build ipsec-secgw"
     SECGW_PREFIX=$PFX-sg
-    # -l 1: one lcore (one queue per af_packet port). -P: promiscuous. -u 0x2: port 1 unprotected.
+    # -l LC: one lcore (one queue per af_packet port); lcore 0 by default, away from
+    # ipsec-dataplane's worker (lcore 1 in the generated configs). -P: promiscuous. -u 0x2: port 1 unprotected.
     # --no-huge: these machines have no hugepages by default.
     # shellcheck disable=SC2086
-    start_bg secgw sg "$bin" -l 1 --no-huge -m 512 --no-pci --file-prefix "$SECGW_PREFIX" \
+    local lc=${SECGW_LCORE:-0}
+    start_bg secgw sg "$bin" -l "$lc" --no-huge -m 512 --no-pci --file-prefix "$SECGW_PREFIX" \
         --log-level=user1,7 \
         --vdev "net_af_packet0,iface=sg-clr" --vdev "net_af_packet1,iface=sg-esp" --vdev "$cdev" \
-        -- -p 0x3 -P -u 0x2 $libipsec -s 8192 --config='(0,0,1),(1,0,1)' -f "$cfg"
+        -- -p 0x3 -P -u 0x2 $libipsec -s 8192 --config="(0,0,$lc),(1,0,$lc)" -f "$cfg"
     SECGW_PID=$BG_PID
-    wait_log 30 "$WORK/secgw.log" 'entering main loop' "$SECGW_PID"
+    wait_log 30 "${LOGDIR:-$WORK}/secgw.log" 'entering main loop' "$SECGW_PID"
     log "ipsec-secgw running (pid $SECGW_PID, $path, $cdev)"
 }
 
@@ -260,15 +285,54 @@ capture_start() {
     local n=$1 ifc=$2 name=$3 filter=${4:-}
     need_cmd tcpdump
     # shellcheck disable=SC2086
-    start_bg "cap-$name" "$n" tcpdump -i "$ifc" -s 0 -U -n -w "$WORK/$name.pcap" $filter
+    start_bg "cap-$name" "$n" tcpdump -i "$ifc" -s "${CAP_SNAPLEN:-0}" -B 32768 -U -n \
+        -w "${LOGDIR:-$WORK}/$name.pcap" $filter
     CAP_PID=$BG_PID
-    wait_log 10 "$WORK/cap-$name.log" 'listening on' "$CAP_PID"
+    wait_log 10 "${LOGDIR:-$WORK}/cap-$name.log" 'listening on' "$CAP_PID"
 }
 
 # capture_stop PID: stop tcpdump so that its pcap is complete.
 capture_stop() {
     sleep 0.3
     stop_pid "$1" INT
+}
+
+# ipsec-dataplane and ipsec-dpctl, as `make build` leaves them (override with env).
+DP_BIN=${IPSEC_DATAPLANE:-$TESTS_ROOT/target/release/ipsec-dataplane}
+DPCTL_BIN=${IPSEC_DPCTL:-$TESTS_ROOT/target/release/ipsec-dpctl}
+
+need_dataplane() {
+    [ -x "$DP_BIN" ] || fail "ipsec-dataplane not found at $DP_BIN (run 'make build')"
+    [ -x "$DPCTL_BIN" ] || fail "ipsec-dpctl not found at $DPCTL_BIN (run 'make build')"
+}
+
+# dp_start TOML SOCKET: validate the config with --check, then run ipsec-dataplane in ns gw and
+# wait for its channel socket. Sets DP_PID.
+dp_start() {
+    local toml=$1 sock=$2
+    need_dataplane
+    "$DP_BIN" --check "$toml" >"${LOGDIR:-$WORK}/dp-check.log" 2>&1 ||
+        fail "ipsec-dataplane --check refused the generated config $toml"
+    start_bg dataplane gw "$DP_BIN" --config "$toml"
+    DP_PID=$BG_PID
+    wait_for_socket 30 "$sock" "$DP_PID"
+    log "ipsec-dataplane running (pid $DP_PID)"
+}
+
+wait_for_socket() {
+    local secs=$1 sock=$2 pid=$3
+    local deadline=$((SECONDS + secs))
+    until [ -S "$sock" ]; do
+        kill -0 "$pid" 2>/dev/null || fail "ipsec-dataplane exited before creating its channel $sock"
+        [ "$SECONDS" -lt "$deadline" ] || fail "ipsec-dataplane did not create $sock within ${secs}s"
+        sleep 0.2
+    done
+}
+
+# dp_counters SOCKET OUTFILE: ipsec-dpctl's counters as JSON into OUTFILE.
+dp_counters() {
+    "$DPCTL_BIN" --socket "$1" counters --json >"$2" 2>"${LOGDIR:-$WORK}/dpctl.log" ||
+        fail "ipsec-dpctl --socket $1 counters --json failed: $(tail -3 "${LOGDIR:-$WORK}/dpctl.log")"
 }
 
 # When run directly: a self-check of the helpers (topology up, basic L2 reachability between
