@@ -76,7 +76,7 @@ transform_set = "interop"
 match_address = "101"
 lifetime = {{ seconds = 3600, kilobytes = 4608000 }}
 replay_window = 64
-esn = false
+esn = {esn}{udp_encap}
 session_key.inbound = {{ {inbound} }}
 session_key.outbound = {{ {outbound} }}
 """
@@ -116,6 +116,9 @@ def main():
     ap.add_argument("--file-prefix", default="gw-interop")
     ap.add_argument("--channel", default="/run/ipsec-gateway/dataplane.sock")
     ap.add_argument("--workers", default="1")
+    ap.add_argument("--esn", action="store_true", help="64-bit extended sequence numbers")
+    ap.add_argument("--udp-encap", action="store_true",
+                    help="UDP encapsulation (RFC 3948), ports 4500 both ways")
     a = ap.parse_args()
     if a.mode == "transport" and a.family != 4:
         sys.exit("transport mode is generated for IPv4 only")
@@ -126,8 +129,9 @@ def main():
     out_enc, out_auth = random_keys(a.transform)
     in_enc, in_auth = random_keys(a.transform)
 
-    sa_common = dict(transform=a.transform, mode=a.mode, family=a.family, esn=False,
-                     udp_encap=None)
+    encap = {"sport": 4500, "dport": 4500} if a.udp_encap else None
+    sa_common = dict(transform=a.transform, mode=a.mode, family=a.family, esn=a.esn,
+                     udp_encap=encap)
     sas = [
         dict(sa_common, name="out", direction="out", spi=spi_out, src=n["gw"], dst=n["sg"],
              inner_src=n["lan_a"], inner_dst=n["lan_b"], enc_key=out_enc, auth_key=out_auth),
@@ -142,10 +146,14 @@ def main():
             transform=a.transform, mode=a.mode, family=a.family, file_prefix=a.file_prefix,
             channel=a.channel, workers=a.workers, lan_a=n["lan_a"], lan_b=n["lan_b"],
             sg=n["sg"], esp=json.dumps(TRANSFORMS[a.transform]["toml"]),
+            esn="true" if a.esn else "false",
+            udp_encap=("\nudp_encap = { local_port = 4500, remote_port = 4500 }"
+                       if a.udp_encap else ""),
             inbound=toml_key(spi_in, in_enc, in_auth),
             outbound=toml_key(spi_out, out_enc, out_auth)))
 
-    if TRANSFORMS[a.transform]["secgw"]:
+    # ipsec-secgw has neither ESN nor UDP encapsulation (nor MD5): no secgw.cfg for those.
+    if TRANSFORMS[a.transform]["secgw"] and not a.esn and not a.udp_encap:
         fam = "ipv%d" % a.family
         ports = "sport 0:65535 dport 0:65535"
         # secgw's view: "out" protects what hB sends (our inbound SA), "in" is what we send.
