@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod esp;
 pub mod l3;
 pub mod packet;
+pub mod spd;
 pub mod pipeline;
 pub mod wire;
 
