@@ -5,21 +5,25 @@
 //! before any crypto. It decides between the slow path (ARP, ICMP and IKE for the gateway,
 //! handed to the main lcore), the inbound ESP path, and plaintext that the SPD must judge.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::counters::DropReason;
+use crate::wire::{self, esp::classify_natt, esp::NattPayload, ipv4, ipv6};
+
+/// IPv6 fragment extension header.
+const EXT_FRAGMENT: u8 = 44;
 
 /// Ethernet header length (no VLAN tag: tagged frames are not taken by the fast path).
-pub const ETH_HLEN: usize = 14;
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_ARP: u16 = 0x0806;
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const ETH_HLEN: usize = wire::ethernet::HEADER_LEN;
+pub const ETHERTYPE_IPV4: u16 = wire::ethernet::ETHERTYPE_IPV4;
+pub const ETHERTYPE_ARP: u16 = wire::ethernet::ETHERTYPE_ARP;
+pub const ETHERTYPE_IPV6: u16 = wire::ethernet::ETHERTYPE_IPV6;
 
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
-pub const PROTO_ESP: u8 = 50;
-pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_ICMP: u8 = wire::proto::ICMP;
+pub const PROTO_TCP: u8 = wire::proto::TCP;
+pub const PROTO_UDP: u8 = wire::proto::UDP;
+pub const PROTO_ESP: u8 = wire::proto::ESP;
+pub const PROTO_ICMPV6: u8 = wire::proto::ICMPV6;
 pub const PROTO_SCTP: u8 = 132;
 
 /// IKE's port.
@@ -156,83 +160,55 @@ fn is_first_fragment(ip: &[u8], ethertype: u16) -> bool {
     ethertype == ETHERTYPE_IPV4 && be16(ip, 6) & 0x1fff == 0
 }
 
+fn wire_error(e: wire::Error) -> DropReason {
+    match e {
+        wire::Error::Unrecognized => DropReason::Unsupported,
+        _ => DropReason::Malformed,
+    }
+}
+
 fn parse_ipv4(ip: &[u8]) -> Result<IpInfo, DropReason> {
-    if ip.len() < 20 || ip[0] >> 4 != 4 {
-        return Err(DropReason::Malformed);
-    }
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let total = be16(ip, 2) as usize;
-    if ihl < 20 || total < ihl || total > ip.len() {
-        return Err(DropReason::Malformed);
-    }
-    let flags_frag = be16(ip, 6);
+    let p = ipv4::Packet::new_checked(ip).map_err(wire_error)?;
     Ok(IpInfo {
         l3_off: 0,
-        l4_off: ihl,
-        ip_len: total,
-        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
-        protocol: ip[9],
+        l4_off: p.header_len(),
+        ip_len: p.total_len(),
+        src: IpAddr::V4(p.src()),
+        dst: IpAddr::V4(p.dst()),
+        protocol: p.protocol(),
         sport: 0,
         dport: 0,
-        dont_fragment: flags_frag & 0x4000 != 0,
-        fragment: flags_frag & 0x3fff != 0,
-        ttl: ip[8],
+        dont_fragment: p.dont_frag(),
+        fragment: p.is_fragment(),
+        ttl: p.ttl(),
     })
 }
 
 fn parse_ipv6(ip: &[u8]) -> Result<IpInfo, DropReason> {
-    if ip.len() < 40 || ip[0] >> 4 != 6 {
-        return Err(DropReason::Malformed);
-    }
-    let total = 40 + be16(ip, 4) as usize;
-    if total > ip.len() {
-        return Err(DropReason::Malformed);
-    }
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(&ip[8..24]);
-    dst.copy_from_slice(&ip[24..40]);
-    // Walk the extension headers the fast path may meet (at most a few).
-    let mut next = ip[6];
-    let mut off = 40;
+    let p = ipv6::Packet::new_checked(ip).map_err(wire_error)?;
+    let (mut protocol, mut l4_off) = p.upper_layer().map_err(wire_error)?;
     let mut fragment = false;
-    for _ in 0..4 {
-        match next {
-            // hop-by-hop, routing, destination options: (len + 1) * 8 bytes
-            0 | 43 | 60 => {
-                if off + 2 > total {
-                    return Err(DropReason::Malformed);
-                }
-                next = ip[off];
-                off += (ip[off + 1] as usize + 1) * 8;
-            }
-            44 => {
-                if off + 8 > total {
-                    return Err(DropReason::Malformed);
-                }
-                next = ip[off];
-                fragment = true;
-                off += 8;
-            }
-            _ => break,
+    if protocol == EXT_FRAGMENT {
+        // Fragment header: next header, reserved, offset/flags, identification.
+        if l4_off + 8 > p.total_len() {
+            return Err(DropReason::Malformed);
         }
-    }
-    if off > total {
-        return Err(DropReason::Malformed);
+        protocol = ip[l4_off];
+        l4_off += 8;
+        fragment = true;
     }
     Ok(IpInfo {
         l3_off: 0,
-        l4_off: off,
-        ip_len: total,
-        src: IpAddr::V6(Ipv6Addr::from(src)),
-        dst: IpAddr::V6(Ipv6Addr::from(dst)),
-        protocol: next,
+        l4_off,
+        ip_len: p.total_len(),
+        src: IpAddr::V6(p.src()),
+        dst: IpAddr::V6(p.dst()),
+        protocol,
         sport: 0,
         dport: 0,
         dont_fragment: true,
         fragment,
-        ttl: ip[7],
+        ttl: p.hop_limit(),
     })
 }
 
@@ -287,20 +263,16 @@ pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
             if payload > end {
                 return Class::Drop(DropReason::Malformed);
             }
-            let len = end - payload;
-            if len == 1 && frame[payload] == 0xff {
-                Class::Drop(DropReason::NattKeepalive)
-            } else if len >= 4 && be32(frame, payload) == 0 {
-                Class::Punt(PuntKind::Ike)
-            } else if len >= 8 {
-                Class::Esp {
+            match classify_natt(&frame[payload..end]) {
+                NattPayload::Keepalive => Class::Drop(DropReason::NattKeepalive),
+                NattPayload::Ike => Class::Punt(PuntKind::Ike),
+                NattPayload::Esp => Class::Esp {
                     ip,
                     esp_off: payload,
                     spi: be32(frame, payload),
                     udp: true,
-                }
-            } else {
-                Class::Drop(DropReason::Malformed)
+                },
+                NattPayload::Invalid => Class::Drop(DropReason::Malformed),
             }
         }
         PROTO_ICMP | PROTO_ICMPV6 => Class::Punt(PuntKind::Icmp),
@@ -311,6 +283,7 @@ pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn eth(ethertype: u16) -> Vec<u8> {
         let mut f = vec![0u8; 14];

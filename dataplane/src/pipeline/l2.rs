@@ -7,6 +7,7 @@ use super::classify::{
     IpInfo, LocalAddrs, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_ICMP, PROTO_ICMPV6,
 };
 use crate::packet::PacketBuf;
+use crate::wire::{self, ipv4};
 
 /// The destination of the IP packet at the start of `ip`, IPv4 or IPv6.
 pub fn ip_destination(ip: &[u8]) -> Option<IpAddr> {
@@ -21,23 +22,14 @@ pub fn ip_destination(ip: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// Decrements the TTL (IPv4, checksum updated incrementally as RFC 1624 does) or the hop
-/// limit (IPv6). Returns false when it would reach zero: the packet must not be forwarded.
+/// Decrements the TTL (IPv4, checksum updated incrementally) or the hop limit (IPv6).
+/// Returns false when it would reach zero: the packet must not be forwarded.
 pub fn decrement_ttl(ip: &mut [u8]) -> bool {
     match ip.first().map(|b| b >> 4) {
-        Some(4) if ip.len() >= 20 => {
-            if ip[8] <= 1 {
-                return false;
-            }
-            ip[8] -= 1;
-            // HC' = ~(~HC + ~m + m'): the TTL is the high byte of its 16-bit word.
-            let old = u16::from_be_bytes([ip[10], ip[11]]);
-            let sum = (!old as u32) + (!0x0100u16 as u32);
-            let sum = (sum & 0xffff) + (sum >> 16);
-            let sum = (sum & 0xffff) + (sum >> 16);
-            ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-            true
-        }
+        Some(4) => match ipv4::Packet::new_checked(&mut *ip) {
+            Ok(mut p) => p.decrement_ttl(),
+            Err(_) => false,
+        },
         Some(6) if ip.len() >= 40 => {
             if ip[7] <= 1 {
                 return false;
@@ -70,18 +62,7 @@ pub fn push_ethernet<P: PacketBuf>(pkt: &mut P, dst: [u8; 6], src: [u8; 6]) -> b
 /// The Internet checksum (RFC 1071) of `data`, starting from `initial` (a pseudo-header
 /// sum, or 0).
 pub fn checksum(initial: u32, data: &[u8]) -> u16 {
-    let mut sum = initial as u64;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u16::from_be_bytes([c[0], c[1]]) as u64;
-    }
-    if let [last] = chunks.remainder() {
-        sum += (*last as u64) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    wire::checksum::finish(wire::checksum::accumulate(initial, data))
 }
 
 /// Turns the IP packet in `pkt` (no Ethernet header) into the ICMP error that tells its
