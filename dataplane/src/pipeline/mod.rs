@@ -84,21 +84,27 @@ pub trait Neighbours {
     fn lookup(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]>;
 }
 
-/// What the SPD says about a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PolicyAction {
-    /// Protect with this SA (the SPD's SA id, resolved by the [`SaShard`]).
-    Protect(u32),
-    Bypass,
-    Discard,
-}
+pub use crate::spd::SpdAction as PolicyAction;
 
 /// The security policy database, immutable while a burst runs.
 pub trait Policy {
     /// For plaintext arriving on the inside, leaving protected.
     fn outbound(&self, ip: &IpInfo) -> PolicyAction;
-    /// For plaintext arriving on the outside: `Protect` means it should have been ESP.
-    fn inbound(&self, ip: &IpInfo) -> PolicyAction;
+    /// For plaintext arriving on the outside: false when the policy says such traffic must
+    /// arrive protected (it is dropped).
+    fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool;
+}
+
+impl Policy for crate::spd::Spd {
+    #[inline]
+    fn outbound(&self, ip: &IpInfo) -> PolicyAction {
+        crate::spd::Spd::outbound(self, ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
+    }
+    #[inline]
+    fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool {
+        self.inbound_plaintext(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
+            == PolicyAction::Bypass
+    }
 }
 
 /// Why an encapsulation did not produce a packet.
@@ -262,11 +268,13 @@ impl Pipeline {
                         Some((_, peer)) => Self::protect(cx, pkt, &ip, sa, peer),
                     },
                 },
-                PortRole::Outside => match cx.policy.inbound(&ip) {
-                    PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
-                    PolicyAction::Protect(_) => Verdict::Drop(DropReason::PlainPolicyViolation),
-                    PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
-                },
+                PortRole::Outside => {
+                    if cx.policy.inbound_plaintext_allowed(&ip) {
+                        Self::forward_frame(cx, pkt, &ip)
+                    } else {
+                        Verdict::Drop(DropReason::PlainPolicyViolation)
+                    }
+                }
             },
         }
     }

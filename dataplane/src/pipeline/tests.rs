@@ -8,6 +8,7 @@ use super::worker::{poll_once, Staging, WorkerIo};
 use super::*;
 use crate::esp::{Prefix, Selector};
 use crate::packet::VecPacket;
+use crate::spd::{Spd, SpdRule};
 
 pub(crate) struct LinearRoutes(pub Vec<(Prefix, NextHop)>);
 impl Routes for LinearRoutes {
@@ -38,25 +39,6 @@ impl Neighbours for NeighbourList {
             .iter()
             .find(|(p, i, _)| *p == port && *i == ip)
             .map(|e| e.2)
-    }
-}
-
-pub(crate) struct Acl(pub Vec<(Selector, PolicyAction)>);
-impl Policy for Acl {
-    fn outbound(&self, ip: &IpInfo) -> PolicyAction {
-        self.0
-            .iter()
-            .find(|(s, _)| s.matches(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport))
-            .map_or(PolicyAction::Bypass, |e| e.1)
-    }
-    fn inbound(&self, ip: &IpInfo) -> PolicyAction {
-        self.0
-            .iter()
-            .find(|(s, _)| {
-                s.mirror()
-                    .matches(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
-            })
-            .map_or(PolicyAction::Bypass, |e| e.1)
     }
 }
 
@@ -247,10 +229,11 @@ fn bypass_is_routed_protect_without_sa_is_dropped_never_leaked() {
     let local = LocalAddrs::new(["10.10.1.254".parse().unwrap(), "10.99.0.1".parse().unwrap()]);
     let routes = gw1_routes();
     let neighbours = NeighbourList(vec![(1, "10.99.0.2".parse().unwrap(), PEER_MAC)]);
-    let policy = Acl(vec![(
-        selector("10.10.1.0/24", "10.10.2.0/24"),
-        PolicyAction::Protect(7),
-    )]);
+    let policy = Spd::new([SpdRule {
+        selector: selector("10.10.1.0/24", "10.10.2.0/24"),
+        protect: Some(7),
+        entry: 10,
+    }]);
     let mut sas = EmptyShard;
     let mut req = Requests::default();
     let counters = LcoreCounters::default();
@@ -330,7 +313,7 @@ fn slow_path_frames_are_punted_to_main() {
     let local = LocalAddrs::new(["10.99.0.1".parse().unwrap()]);
     let routes = gw1_routes();
     let neighbours = NeighbourList(vec![]);
-    let policy = Acl(vec![]);
+    let policy = Spd::new([]);
     let mut sas = EmptyShard;
     let mut req = Requests::default();
     let counters = LcoreCounters::default();
