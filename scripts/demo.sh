@@ -46,7 +46,7 @@ echo "### ipsec-dataplane: ipsec-dpctl counters"
 "$DPCTL_BIN" --socket "$SOCK" counters || fail "ipsec-dpctl counters failed"
 echo
 echo "### ipsec-secgw: packets it sent (port 0 = decrypted toward hB, port 1 = ESP toward us)"
-read -r p0 p1 <<<"$(secgw_sent)" || fail "no telemetry from ipsec-secgw"
+read -r p0 p1 _ <<<"$(secgw_sent)" || fail "no telemetry from ipsec-secgw"
 echo "port 0: $p0   port 1: $p1"
 echo
 log "demo finished; cleaning up"

@@ -52,7 +52,7 @@ for c in $CASES; do
 
     # secgw's own counters: it forwarded COUNT decrypted packets and sent COUNT ESP packets.
     counts=$(secgw_sent) || fail "no telemetry from ipsec-secgw"
-    read -r dec enc <<<"$counts"
+    read -r dec enc _ <<<"$counts"
     [ "$dec" = "$COUNT" ] && [ "$enc" = "$COUNT" ] ||
         fail "ipsec-secgw sent $dec decrypted and $enc ESP packets, expected $COUNT each"
     stop_pid "$SECGW_PID" INT

@@ -32,7 +32,8 @@ run_case() {
 
     capture_start hA ha0 inside
     local cap_in=$CAP_PID
-    capture_start gw dp-out outside "ip proto 50 or ip6 proto 50 or udp port 4500"
+    # Captured where it arrives (af_packet TX bypasses the sender's own taps).
+    capture_start sg sg-esp outside "ip proto 50 or ip6 proto 50 or udp port 4500"
     local cap_out=$CAP_PID
     dp_start "$dir/dataplane.toml" "$sock"
     sleep 1

@@ -72,7 +72,8 @@ on_cleanup() { _CLEANUPS+=("$1"); }
 # stop_started: stop every process started with start_bg (in this shell or subshell), by pid:
 # SIGTERM, then SIGKILL after 3 s.
 stop_started() {
-    local p
+    local - p
+    set +e # runs from EXIT traps: a failed kill of a process already gone must not stop it
     for p in "${_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${_PIDS[@]}"; do
         for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -237,47 +238,60 @@ topo_up() {
     log "topology up (prefix $PFX, work $WORK)"
 }
 
-# secgw_start CFG [legacy]: run ipsec-secgw in ns sg on af_packet (port 0 = sg-clr, the
-# protected side; port 1 = sg-esp, the ESP side). Sets SECGW_PID and SECGW_PREFIX (its EAL file
-# prefix, which names its telemetry socket). By default it runs its librte_ipsec path (-l);
-# "legacy" selects its own ESP code instead, the only one of the two with DES-CBC (librte_ipsec
-# 22.11 has no DES). SECGW_CRYPTODEV overrides the crypto PMD (default crypto_aesni_mb0).
-secgw_start() {
-    local cfg=$1 path=${2:-librte_ipsec}
+# secgw_run NAME NS IF0 IF1 LCORE CFG [legacy]: run ipsec-secgw in namespace NS on af_packet,
+# port 0 (protected side) on IF0 and port 1 (ESP side) on IF1, on one lcore. Its EAL file prefix
+# is $PFX-NAME (which names its telemetry socket) and its log $LOGDIR/NAME.log. Sets BG_PID.
+# By default it runs its librte_ipsec path (-l); "legacy" selects its own ESP code instead, the
+# only one of the two with DES-CBC (librte_ipsec 22.11 has no DES). SECGW_CRYPTODEV overrides
+# the crypto PMD (default crypto_aesni_mb0).
+secgw_run() {
+    local name=$1 n=$2 if0=$3 if1=$4 lc=$5 cfg=$6 path=${7:-librte_ipsec}
     local cdev=${SECGW_CRYPTODEV:-crypto_aesni_mb0} bin libipsec=-l
     [ "$path" = legacy ] && libipsec=
     bin=$("$TESTS_ROOT/scripts/build-secgw.sh") || fail "could not build ipsec-secgw"
-    SECGW_PREFIX=$PFX-sg
-    # -l LC: one lcore (one queue per af_packet port); lcore 0 by default, away from
-    # ipsec-dataplane's worker (lcore 1 in the generated configs). -P: promiscuous. -u 0x2: port 1 unprotected.
-    # --no-huge: these machines have no hugepages by default.
+    # -P: promiscuous. -u 0x2: port 1 unprotected. --no-huge: no hugepages on these machines.
     # shellcheck disable=SC2086
-    local lc=${SECGW_LCORE:-0}
-    start_bg secgw sg "$bin" -l "$lc" --no-huge -m 512 --no-pci --file-prefix "$SECGW_PREFIX" \
+    # Larger af_packet rings than the default 512 frames: under a TCP burst on 2 shared cores
+    # the kernel would otherwise drop frames that no counter reports.
+    local ring=framecnt=4096,blocksz=4096,framesz=2048
+    start_bg "$name" "$n" "$bin" -l "$lc" --no-huge -m 512 --no-pci --file-prefix "$PFX-$name" \
         --log-level=user1,7 \
-        --vdev "net_af_packet0,iface=sg-clr" --vdev "net_af_packet1,iface=sg-esp" --vdev "$cdev" \
+        --vdev "net_af_packet0,iface=$if0,$ring" --vdev "net_af_packet1,iface=$if1,$ring" \
+        --vdev "$cdev" \
         -- -p 0x3 -P -u 0x2 $libipsec -s 8192 --config="(0,0,$lc),(1,0,$lc)" -f "$cfg"
-    SECGW_PID=$BG_PID
-    wait_log 30 "${LOGDIR:-$WORK}/secgw.log" 'entering main loop' "$SECGW_PID"
-    log "ipsec-secgw running (pid $SECGW_PID, $path, $cdev)"
+    wait_log 30 "${LOGDIR:-$WORK}/$name.log" 'entering main loop' "$BG_PID"
+    log "ipsec-secgw '$name' running in $n (pid $BG_PID, $path, $cdev)"
 }
 
-# secgw_sent: prints "CLEAR ESP": the packets ipsec-secgw sent on port 0 (decrypted, toward hB)
-# and on port 1 (encrypted, toward us), from its ethdev counters over DPDK telemetry. It sends
-# nothing else on either port (no ARP, no ICMP), so these are its decap and encap counts.
-# (Its own /examples/ipsec-secgw/stats commands are not registered in 22.11: telemetry refuses
-# the '-' in their names.)
+# secgw_start CFG [legacy]: the peer ipsec-secgw in ns sg (port 0 = sg-clr toward hB, port 1 =
+# sg-esp toward us), on lcore SECGW_LCORE (0 by default, away from ipsec-dataplane's worker,
+# lcore 1 in the generated configs). Sets SECGW_PID and SECGW_PREFIX.
+secgw_start() {
+    secgw_run secgw sg sg-clr sg-esp "${SECGW_LCORE:-0}" "$1" "${2:-librte_ipsec}"
+    SECGW_PID=$BG_PID
+    SECGW_PREFIX=$PFX-secgw
+}
+
+# secgw_sent [PREFIX]: prints "CLEAR ESP MISSED RECEIVED": the packets an ipsec-secgw (the peer
+# by default) sent on port 0 (decrypted, toward its LAN) and on port 1 (encrypted, toward the
+# other gateway), the packets its port 1 reported lost (imissed; 22.11's af_packet PMD leaves it
+# 0) and the frames its port 1 received (ESP plus a few ARP/ND frames), from its ethdev
+# counters over DPDK telemetry. It sends nothing else on either port (no ARP, no
+# ICMP), so these are its decap and encap counts. (Its own /examples/ipsec-secgw/stats commands
+# are not registered in 22.11: telemetry refuses the '-' in their names.)
 secgw_sent() {
     local p0 p1
-    p0=$(secgw_telemetry /ethdev/stats,0) || return 1
-    p1=$(secgw_telemetry /ethdev/stats,1) || return 1
-    "$PY" -c 'import json, sys; print(*(json.loads(a)["/ethdev/stats"]["opackets"] for a in sys.argv[1:]))' \
-        "$p0" "$p1"
+    p0=$(secgw_telemetry /ethdev/stats,0 "${1:-}") || return 1
+    p1=$(secgw_telemetry /ethdev/stats,1 "${1:-}") || return 1
+    printf '%s\n%s\n' "$p0" "$p1" >"${LOGDIR:-$WORK}/ethdev-stats-${1:-peer}.json"
+    "$PY" -c 'import json, sys; s = [json.loads(a)["/ethdev/stats"] for a in sys.argv[1:]]
+print(s[0]["opackets"], s[1]["opackets"], s[1]["imissed"], s[1]["ipackets"])' "$p0" "$p1"
 }
 
-# secgw_telemetry CMD: one DPDK telemetry query against the running ipsec-secgw, JSON on stdout.
+# secgw_telemetry CMD [PREFIX]: one DPDK telemetry query against a running ipsec-secgw (the
+# peer by default), JSON on stdout.
 secgw_telemetry() {
-    "$PY" "$TOOLS/dpdk_telemetry.py" "/var/run/dpdk/$SECGW_PREFIX/dpdk_telemetry.v2" "$1"
+    "$PY" "$TOOLS/dpdk_telemetry.py" "/var/run/dpdk/${2:-$SECGW_PREFIX}/dpdk_telemetry.v2" "$1"
 }
 
 # capture_start NS IF NAME [FILTER]: tcpdump into $WORK/NAME.pcap; sets CAP_PID.

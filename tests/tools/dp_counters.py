@@ -3,6 +3,8 @@
 
   dp_counters.py FILE sa SPI     prints "ENCAPS DECAPS" for the SA with that SPI
   dp_counters.py FILE drops      prints "REASON COUNT" per drop reason (summed over lcores)
+  dp_counters.py FILE missed     prints the packets the ports lost before the dataplane read
+                                 them (members "imissed" or "rx_missed", summed; 0 if none)
 
 Expected content (the channel/config engineers own the format): somewhere an object with an
 "spi" member (number, or "0x..." string) and members whose names contain "encap" and/or
@@ -80,8 +82,11 @@ def main():
             sys.exit("no drop counters in the counters JSON")
         for k, v in sorted(d.items()):
             print(k, v)
+    elif sys.argv[2] == "missed":
+        print(sum(as_int(v) for _, d in walk(doc) for k, v in d.items()
+                  if k in ("imissed", "rx_missed") and isinstance(v, int)))
     else:
-        sys.exit("usage: dp_counters.py FILE sa SPI | drops")
+        sys.exit("usage: dp_counters.py FILE sa SPI | drops | missed")
 
 
 if __name__ == "__main__":
