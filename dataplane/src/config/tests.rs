@@ -1,0 +1,195 @@
+use super::*;
+use crate::crypto::{Encryption, Integrity};
+use crate::esp::Direction;
+use crate::spd::SpdAction;
+
+const EXAMPLE: &str = include_str!("../../../examples/secgw-peer.toml");
+
+fn err(text: &str) -> ConfigError {
+    Config::parse("t.toml", text).unwrap_err()
+}
+
+/// A minimal valid file; tests append to it or replace one line.
+const BASE: &str = r#"
+[[interface]]
+name = "inside"
+role = "inside"
+device = "net_null0"
+address = "10.1.0.1/24"
+
+[[interface]]
+name = "outside"
+role = "outside"
+device = "net_null1"
+address = ["192.0.2.1/24"]
+crypto_map = "vpn"
+
+[transform_set.ts]
+esp = ["esp-3des", "esp-md5-hmac"]
+
+[access_list]
+101 = [ { action = "permit", protocol = "ip", source = "10.1.0.0/24", destination = "10.2.0.0/24" } ]
+
+[[crypto_map.vpn]]
+seq = 10
+type = "ipsec-manual"
+peer = "192.0.2.2"
+transform_set = "ts"
+match_address = "101"
+session_key.inbound = { spi = 300, cipher = "000102030405060708090a0b0c0d0e0f1011121314151617", authenticator = "00112233445566778899aabbccddeeff" }
+session_key.outbound = { spi = 400, cipher = "101112131415161718191a1b1c1d1e1f2021222324252627", authenticator = "ffeeddccbbaa99887766554433221100" }
+"#;
+
+#[test]
+fn example_file_compiles_to_sas_and_spd() {
+    let c = Config::parse("secgw-peer.toml", EXAMPLE).unwrap();
+    assert_eq!(c.hostname, "gw1");
+    assert_eq!(c.dataplane.worker_lcores, vec![1]);
+    assert_eq!(c.interfaces.len(), 2);
+    assert_eq!(c.manual_sas.len(), 2);
+    let gcm = &c.manual_sas[0];
+    assert_eq!(gcm.inbound.spi, 105);
+    assert_eq!(gcm.outbound.spi, 5);
+    assert_eq!(gcm.inbound.direction, Direction::Inbound);
+    assert_eq!(gcm.outbound.transform.encryption, Encryption::Gcm128);
+    assert_eq!(gcm.outbound.keys.encryption.len(), 20);
+    assert_eq!(gcm.outbound.local, "10.99.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(gcm.outbound.remote, "10.99.0.2".parse::<IpAddr>().unwrap());
+    let cbc = &c.manual_sas[1];
+    assert_eq!(cbc.outbound.transform.integrity, Integrity::Sha1);
+    assert_eq!(cbc.outbound.lifetime, Lifetime::default());
+    let spd = c.spd();
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        spd.outbound(ip("10.10.1.1"), ip("10.10.2.1"), 1, 0, 0),
+        SpdAction::Protect(gcm.sa_id)
+    );
+    assert_eq!(
+        spd.outbound(ip("10.10.1.1"), ip("10.10.2.200"), 6, 1, 80),
+        SpdAction::Protect(cbc.sa_id)
+    );
+    assert_eq!(
+        spd.outbound(ip("10.10.1.1"), ip("8.8.8.8"), 6, 1, 80),
+        SpdAction::Bypass
+    );
+    assert_eq!(c.routes[0].interface, 1);
+}
+
+#[test]
+fn keys_never_in_debug_output() {
+    let c = Config::parse("t.toml", BASE).unwrap();
+    let dbg = format!("{:?}", c);
+    assert!(!dbg.contains("0a0b0c"), "{dbg}");
+    assert!(!dbg.contains("[0, 1, 2, 3"), "{dbg}");
+    assert!(dbg.contains("<24 bytes>"));
+}
+
+#[test]
+fn errors_name_line_and_reason() {
+    // wrong key length for 3DES (23 bytes)
+    let e = err(&BASE.replace(
+        "cipher = \"000102030405060708090a0b0c0d0e0f1011121314151617\"",
+        "cipher = \"000102030405060708090a0b0c0d0e0f10111213141516\"",
+    ));
+    assert_eq!(e.line, 27, "{e}");
+    assert!(e.reason.contains("24-byte cipher key, got 23"), "{e}");
+    assert!(e.to_string().starts_with("t.toml:27: "), "{e}");
+
+    // unknown transform
+    let e = err(&BASE.replace("esp-md5-hmac", "esp-md4-hmac"));
+    assert_eq!(e.line, 16);
+    assert!(
+        e.reason.contains("unknown transform \"esp-md4-hmac\""),
+        "{e}"
+    );
+
+    // GCM with an HMAC
+    let e = err(&BASE.replace(
+        "\"esp-3des\", \"esp-md5-hmac\"",
+        "\"esp-gcm\", \"256\", \"esp-sha-hmac\"",
+    ));
+    assert!(e.reason.contains("carries its own integrity"), "{e}");
+
+    // address that does not parse
+    let e = err(&BASE.replace("192.0.2.1/24", "192.0.2.300/24"));
+    assert_eq!(e.line, 12);
+    assert!(e.reason.contains("not an IP address"), "{e}");
+
+    // duplicate SPI
+    let two = BASE.to_string()
+        + r#"
+[[crypto_map.vpn]]
+seq = 20
+type = "ipsec-manual"
+peer = "192.0.2.3"
+transform_set = "ts"
+match_address = "102"
+session_key.inbound = { spi = 300, cipher = "000102030405060708090a0b0c0d0e0f1011121314151617", authenticator = "00112233445566778899aabbccddeeff" }
+session_key.outbound = { spi = 401, cipher = "101112131415161718191a1b1c1d1e1f2021222324252627", authenticator = "ffeeddccbbaa99887766554433221100" }
+"#;
+    let two = two.replace(
+        "101 = [",
+        "102 = [ { action = \"permit\", source = \"10.1.0.0/24\", destination = \"10.3.0.0/24\" } ]\n101 = [",
+    );
+    let e = err(&two);
+    assert!(
+        e.reason.contains("inbound SPI 300 is already used at line"),
+        "{e}"
+    );
+
+    // unknown reference
+    let e = err(&BASE.replace("match_address = \"101\"", "match_address = \"199\""));
+    assert!(e.reason.contains("no access-list 199"), "{e}");
+
+    // a shadowed ACL entry
+    let e = err(&BASE.replace(
+        "destination = \"10.2.0.0/24\" } ]",
+        "destination = \"10.2.0.0/24\" }, { action = \"deny\", protocol = \"tcp\", source = \"10.1.0.0/25\", destination = \"host 10.2.0.9\" } ]",
+    ));
+    assert!(e.reason.contains("never matches"), "{e}");
+
+    // a TOML syntax error keeps its line
+    let e = err(&BASE.replace("seq = 10", "seq = = 10"));
+    assert_eq!(e.line, 22, "{e}");
+
+    // unknown key
+    let e = err(&BASE.replace("seq = 10", "seq = 10\nsqe = 1"));
+    assert!(e.reason.contains("unknown field"), "{e}");
+
+    // lcores
+    let e = err(&format!(
+        "[dataplane]\nlcores = {{ main = 1, workers = [1] }}\n{BASE}"
+    ));
+    assert_eq!(e.line, 2);
+    assert!(e.reason.contains("both main and worker"), "{e}");
+}
+
+#[test]
+fn transform_words() {
+    use validate::parse_transform;
+    let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        parse_transform(&w("esp-gcm 256")).unwrap().to_string(),
+        "esp-gcm 256"
+    );
+    assert_eq!(
+        parse_transform(&w("esp-gcm")).unwrap().encryption,
+        Encryption::Gcm128
+    );
+    assert_eq!(
+        parse_transform(&w("esp-aes 192 esp-sha256-hmac"))
+            .unwrap()
+            .to_string(),
+        "esp-aes 192 esp-sha256-hmac"
+    );
+    assert_eq!(
+        parse_transform(&w("esp-des esp-md5-hmac"))
+            .unwrap()
+            .to_string(),
+        "esp-des esp-md5-hmac"
+    );
+    assert!(parse_transform(&w("esp-aes 512 esp-sha-hmac")).is_err());
+    assert!(parse_transform(&w("esp-aes")).is_err());
+    assert!(parse_transform(&w("esp-null")).is_ok());
+    assert!(parse_transform(&w("esp-des esp-md5-hmac extra")).is_err());
+}
