@@ -1,0 +1,311 @@
+//! Unix SOCK_SEQPACKET sockets for the channel. The standard library has stream and datagram
+//! Unix sockets only, so these are a few libc calls. The server side never blocks: the
+//! dataplane's main lcore polls it between its other duties.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{decode, encode, Error, Message, MAX_FRAME};
+
+fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain old data; all-zero is a valid (empty) value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn seqpacket(nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags = libc::SOCK_SEQPACKET
+        | libc::SOCK_CLOEXEC
+        | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Counter dumps can be large: raise the buffers so one frame fits (best effort).
+    let size: libc::c_int = (MAX_FRAME + 4096) as libc::c_int;
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the stated size.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                &size as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    Ok(fd)
+}
+
+/// One end of an established channel connection.
+pub struct Connection {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    fn new(fd: OwnedFd) -> Connection {
+        Connection {
+            fd,
+            buf: vec![0u8; MAX_FRAME + super::HEADER_LEN],
+        }
+    }
+
+    /// Sends one message.
+    pub fn send(&self, request_id: u32, msg: &Message) -> Result<(), Error> {
+        let frame = encode(request_id, msg);
+        // SAFETY: send(2) reads frame.len() bytes from a live Vec.
+        let n = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            return Err(Error::Io(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Receives one message. With `wait` false, returns `Ok(None)` when nothing is queued.
+    pub fn recv(&mut self, wait: bool) -> Result<Option<(u32, Message)>, Error> {
+        let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+        // SAFETY: recv(2) writes at most buf.len() bytes into our own buffer.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr() as *mut libc::c_void,
+                self.buf.len(),
+                flags | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(Error::Io(e));
+        }
+        if n == 0 {
+            return Err(Error::Closed);
+        }
+        let n = n as usize;
+        if n > self.buf.len() {
+            return Err(Error::BadLength(n));
+        }
+        decode(&self.buf[..n]).map(Some)
+    }
+
+    /// Sets a receive timeout for blocking receives.
+    pub fn set_timeout(&self, t: Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_usec: t.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: setsockopt with a valid fd and a pointer to a timeval of the stated size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The peer's uid, from SO_PEERCRED.
+    pub fn peer_uid(&self) -> io::Result<u32> {
+        // SAFETY: ucred is plain old data.
+        let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                &mut cred as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(cred.uid)
+    }
+}
+
+impl AsRawFd for Connection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The dataplane's listening socket: non-blocking, mode 0600, removed on drop.
+pub struct Server {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Server {
+    /// Binds and listens at `path`, replacing a stale socket file.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<Server> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let _ = std::fs::remove_file(&path);
+        let fd = seqpacket(true)?;
+        let (addr, len) = sockaddr(&path)?;
+        // SAFETY: bind(2) with a sockaddr_un we built and its true length.
+        if unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                len,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        // SAFETY: listen(2) on a bound socket we own.
+        if unsafe { libc::listen(fd.as_raw_fd(), 16) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Server { fd, path })
+    }
+
+    /// Accepts one pending connection, if any (never blocks). Connections from users other
+    /// than root and the dataplane's own user are refused (closed at once).
+    pub fn accept(&self) -> io::Result<Option<Connection>> {
+        // SAFETY: accept4(2) on our listening socket; null address pointers are allowed.
+        let fd = unsafe {
+            libc::accept4(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        // SAFETY: fd is a fresh descriptor from accept4 that nothing else owns.
+        let c = Connection::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        match c.peer_uid() {
+            Ok(uid) if uid == 0 || uid == me => Ok(Some(c)),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A blocking client (the control process, `ipsec-dpctl`).
+pub struct Client {
+    conn: Connection,
+    next_id: u32,
+}
+
+impl Client {
+    /// Connects to the dataplane's socket and exchanges Hello.
+    pub fn connect(path: impl AsRef<Path>, name: &str) -> Result<Client, Error> {
+        let fd = seqpacket(false)?;
+        let (addr, len) = sockaddr(path.as_ref())?;
+        // SAFETY: connect(2) with a sockaddr_un we built and its true length.
+        if unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                len,
+            )
+        } < 0
+        {
+            return Err(Error::Io(io::Error::last_os_error()));
+        }
+        let conn = Connection::new(fd);
+        conn.set_timeout(Duration::from_secs(10))?;
+        let mut c = Client { conn, next_id: 1 };
+        match c.request(&Message::Hello {
+            version: super::VERSION,
+            name: name.to_string(),
+        })? {
+            Message::Hello { .. } => Ok(c),
+            other => Err(Error::Decode(format!("expected Hello, got {other:?}"))),
+        }
+    }
+
+    /// Sends a request and waits for its reply, skipping events that arrive meanwhile.
+    pub fn request(&mut self, msg: &Message) -> Result<Message, Error> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.conn.send(id, msg)?;
+        loop {
+            match self.conn.recv(true)? {
+                Some((rid, reply)) if rid == id => return Ok(reply),
+                Some(_) => continue,
+                None => return Err(Error::Io(io::ErrorKind::TimedOut.into())),
+            }
+        }
+    }
+
+    /// The next event (a message with request id 0), waiting up to the receive timeout.
+    pub fn event(&mut self) -> Result<Option<Message>, Error> {
+        loop {
+            match self.conn.recv(true) {
+                Ok(Some((0, m))) => return Ok(Some(m)),
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(None),
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
