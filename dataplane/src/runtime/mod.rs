@@ -5,6 +5,7 @@ pub mod eal_args;
 pub mod intake;
 pub mod logging;
 pub mod requests;
+pub mod setup;
 pub mod signals;
 pub mod spsc;
 pub mod stats;
