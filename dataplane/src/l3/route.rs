@@ -80,7 +80,7 @@ impl RouteTable {
                     Some(i) => i,
                     None => {
                         self.v4.push((prefix.len, IntMap::default()));
-                        self.v4.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v4.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v4.iter().position(|(l, _)| *l == prefix.len).unwrap()
                     }
                 };
@@ -92,7 +92,7 @@ impl RouteTable {
                     Some(i) => i,
                     None => {
                         self.v6.push((prefix.len, IntMap::default()));
-                        self.v6.sort_by(|a, b| b.0.cmp(&a.0));
+                        self.v6.sort_by_key(|e| std::cmp::Reverse(e.0));
                         self.v6.iter().position(|(l, _)| *l == prefix.len).unwrap()
                     }
                 };
@@ -164,7 +164,7 @@ mod tests {
     fn naive(routes: &[(Prefix, RouteEntry)], dst: IpAddr) -> Option<RouteEntry> {
         let mut best: Option<(u8, RouteEntry)> = None;
         for (p, e) in routes {
-            if p.contains(dst) && best.map_or(true, |(l, _)| p.len >= l) {
+            if p.contains(dst) && best.is_none_or(|(l, _)| p.len >= l) {
                 best = Some((p.len, *e));
             }
         }
