@@ -9,8 +9,11 @@
 Expected content (the channel/config engineers own the format): somewhere an object with an
 "spi" member (number, or "0x..." string) and members whose names contain "encap" and/or
 "decap" (e.g. "pkts_encaps", "decaps"); and drop counters as objects whose members are the
-reason names of dataplane::pipeline::DropReason::name() ("replay", "auth-failed", ...). When
-both per-lcore and total objects exist, objects under a key containing "total" win.
+reason names of dataplane::pipeline::DropReason::name() ("replay", "auth-failed", ...). Drops
+are counted once per lcore (every drop has exactly one reason there), and may be repeated per
+SA: objects under "lcores" win, then objects under a key containing "total", else all are summed.
+(Today's format, dataplane::channel::CountersMsg: {"sas": [{"spi", "encaps", "decaps", ...,
+"drops": {...}}], "lcores": [{"lcore", "rx", ..., "drops": {...}}]}.)
 Exit 1 with the reason when the SA or any drop counter cannot be found.
 """
 import json
@@ -60,8 +63,9 @@ def drops(doc):
         hits = {k: as_int(v) for k, v in d.items() if k in REASONS and isinstance(v, int)}
         if hits:
             found.append((path, hits))
+    lcores = [h for p, h in found if "lcores" in p]
     total = [h for p, h in found if any("total" in x for x in p)]
-    use = total[:1] if total else [h for _, h in found]
+    use = lcores or total[:1] or [h for _, h in found]
     out = {}
     for h in use:
         for k, v in h.items():

@@ -178,7 +178,7 @@ def main():
             channel=a.channel, workers=a.workers, lan_a=n["lan_a"], lan_b=n["lan_b"],
             sg=n["sg"], esp=json.dumps(TRANSFORMS[a.transform]["toml"]),
             esn="true" if a.esn else "false",
-            udp_encap=("\nudp_encap = { local_port = 4500, remote_port = 4500 }"
+            udp_encap=("\nnat_t = { local_port = 4500, remote_port = 4500 }"
                        if a.udp_encap else ""),
             inbound=toml_key(spi_in, in_enc, in_auth),
             outbound=toml_key(spi_out, out_enc, out_auth)))
