@@ -1,5 +1,5 @@
-//! The whole pipeline on `VecPacket` frames, through [`worker::poll_once`], with simple table
-//! implementations (linear LPM, first-match ACL) standing in for the l3 and spd modules.
+//! The whole pipeline on `VecPacket` frames, through [`worker::poll_once`], with the real
+//! route, neighbour and SPD tables.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -7,40 +7,10 @@ use std::net::IpAddr;
 use super::worker::{poll_once, Staging, WorkerIo};
 use super::*;
 use crate::esp::{Prefix, Selector};
+use crate::l3::route::RouteEntry;
+use crate::l3::{NeighborTable, RouteTable};
 use crate::packet::VecPacket;
 use crate::spd::{Spd, SpdRule};
-
-pub(crate) struct LinearRoutes(pub Vec<(Prefix, NextHop)>);
-impl Routes for LinearRoutes {
-    fn lookup(&self, dst: IpAddr) -> Option<NextHop> {
-        self.0
-            .iter()
-            .filter(|(p, _)| p.contains(dst))
-            .max_by_key(|(p, _)| p.len)
-            .map(|(p, h)| {
-                // a connected route (via = unspecified) resolves the destination itself
-                let _ = p;
-                if h.via.is_unspecified() {
-                    NextHop {
-                        port: h.port,
-                        via: dst,
-                    }
-                } else {
-                    *h
-                }
-            })
-    }
-}
-
-pub(crate) struct NeighbourList(pub Vec<(PortId, IpAddr, [u8; 6])>);
-impl Neighbours for NeighbourList {
-    fn lookup(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]> {
-        self.0
-            .iter()
-            .find(|(p, i, _)| *p == port && *i == ip)
-            .map(|e| e.2)
-    }
-}
 
 /// A shard with no SA installed.
 struct EmptyShard;
@@ -190,37 +160,28 @@ pub(crate) fn ports() -> Vec<PortInfo> {
     ]
 }
 
-pub(crate) fn gw1_routes() -> LinearRoutes {
-    LinearRoutes(vec![
-        (
-            prefix("10.10.1.0/24"),
-            NextHop {
-                port: 0,
-                via: "0.0.0.0".parse().unwrap(),
-            },
-        ),
-        (
-            prefix("10.99.0.0/24"),
-            NextHop {
-                port: 1,
-                via: "0.0.0.0".parse().unwrap(),
-            },
-        ),
-        (
-            prefix("10.10.2.0/24"),
-            NextHop {
-                port: 1,
-                via: "10.99.0.2".parse().unwrap(),
-            },
-        ),
-        (
-            prefix("192.0.2.0/24"),
-            NextHop {
-                port: 1,
-                via: "10.99.0.2".parse().unwrap(),
-            },
-        ),
-    ])
+/// gw1's routes: the connected inside and outside networks, and the far LAN and a bypass
+/// destination through the peer.
+pub(crate) fn gw1_routes() -> RouteTable {
+    let mut t = RouteTable::default();
+    let route = |port, gateway: Option<&str>| RouteEntry {
+        port,
+        gateway: gateway.map(|g| g.parse().unwrap()),
+    };
+    t.insert(prefix("10.10.1.0/24"), route(0, None));
+    t.insert(prefix("10.99.0.0/24"), route(1, None));
+    t.insert(prefix("10.10.2.0/24"), route(1, Some("10.99.0.2")));
+    t.insert(prefix("192.0.2.0/24"), route(1, Some("10.99.0.2")));
+    t
+}
+
+/// A neighbour table holding these bindings.
+pub(crate) fn neighbours(entries: &[(PortId, &str, [u8; 6])]) -> NeighborTable {
+    let t = NeighborTable::new(16);
+    for (port, ip, mac) in entries {
+        assert!(t.learn(ip.parse().unwrap(), *mac, *port, 0));
+    }
+    t
 }
 
 #[test]
@@ -228,7 +189,7 @@ fn bypass_is_routed_protect_without_sa_is_dropped_never_leaked() {
     let ports = ports();
     let local = LocalAddrs::new(["10.10.1.254".parse().unwrap(), "10.99.0.1".parse().unwrap()]);
     let routes = gw1_routes();
-    let neighbours = NeighbourList(vec![(1, "10.99.0.2".parse().unwrap(), PEER_MAC)]);
+    let neighbours = neighbours(&[(1, "10.99.0.2", PEER_MAC)]);
     let policy = Spd::new([SpdRule {
         selector: selector("10.10.1.0/24", "10.10.2.0/24"),
         protect: Some(7),
@@ -312,7 +273,7 @@ fn slow_path_frames_are_punted_to_main() {
     let ports = ports();
     let local = LocalAddrs::new(["10.99.0.1".parse().unwrap()]);
     let routes = gw1_routes();
-    let neighbours = NeighbourList(vec![]);
+    let neighbours = neighbours(&[]);
     let policy = Spd::new([]);
     let mut sas = EmptyShard;
     let mut req = Requests::default();
