@@ -36,7 +36,7 @@ run_case() {
     capture_start sg sg-esp outside "ip proto 50 or ip6 proto 50 or udp port 4500"
     local cap_out=$CAP_PID
     dp_start "$dir/dataplane.toml" "$sock"
-    sleep 1
+    warm_neighbours "$fam"
 
     nsx sg "$PY" "$TOOLS/esp_gen.py" --keys "$dir/keys.json" --sa in --plan "$plan" \
         --start-seq "$start" --iface sg-esp --src-mac "$MAC_SG_ESP" --dst-mac "$MAC_DP_OUT" \

@@ -41,7 +41,7 @@ run_case() {
     capture_start hA ha0 inside
     local cap=$CAP_PID
     dp_start "$dir/dataplane.toml" "$sock"
-    sleep 1 # ports up
+    warm_neighbours "$fam"
 
     nsx sg "$PY" "$TOOLS/esp_gen.py" --keys "$dir/keys.json" --sa in --plan "$PLAN" \
         --iface sg-esp --src-mac "$MAC_SG_ESP" --dst-mac "$MAC_DP_OUT" \

@@ -343,6 +343,18 @@ wait_for_socket() {
     done
 }
 
+# warm_neighbours FAMILY: let ipsec-dataplane resolve its neighbours on both sides (hA, and
+# ipsec-secgw's outside address, which the kernel of ns sg answers for) before a test counts
+# packets: a packet that finds no neighbour is dropped while resolution is requested. hA pings
+# the peer's outside address, which matches no crypto ACL (bypass); the result does not matter.
+warm_neighbours() {
+    if [ "$1" = 6 ]; then
+        nsx hA ping -6 -c 3 -i 0.3 -W 1 "$SG6" >/dev/null 2>&1 || true
+    else
+        nsx hA ping -c 3 -i 0.3 -W 1 "$SG4" >/dev/null 2>&1 || true
+    fi
+}
+
 # dp_counters SOCKET OUTFILE: ipsec-dpctl's counters as JSON into OUTFILE.
 dp_counters() {
     "$DPCTL_BIN" --socket "$1" counters --json >"$2" 2>"${LOGDIR:-$WORK}/dpctl.log" ||
