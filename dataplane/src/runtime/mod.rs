@@ -6,6 +6,7 @@ pub mod eal_args;
 pub mod intake;
 pub mod logging;
 pub mod requests;
+pub mod resolver;
 pub mod setup;
 pub mod signals;
 pub mod spsc;
