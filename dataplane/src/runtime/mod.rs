@@ -9,5 +9,6 @@ pub mod requests;
 pub mod resolver;
 pub mod setup;
 pub mod signals;
+pub mod slowpath;
 pub mod spsc;
 pub mod stats;
