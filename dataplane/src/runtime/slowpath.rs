@@ -5,12 +5,12 @@
 //! turned into its answer in the same buffer, which is then sent back out of the port it came
 //! in on: no allocation. IKE frames are not handled here (they go to control).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use crate::l3::NeighborTable;
 use crate::packet::PacketBuf;
 use crate::pipeline::{LocalAddrs, PortId};
-use crate::wire::{arp, checksum, ethernet, icmpv4, icmpv6, ipv4, ipv6, proto};
+use crate::wire::{arp, ethernet, icmpv4, icmpv6, ipv4, ipv6, proto};
 
 /// What became of a punted frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,6 +192,8 @@ mod tests {
     use super::*;
     use crate::l3::neighbor::Lookup;
     use crate::packet::VecPacket;
+    use crate::wire::checksum;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const US_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const HIM_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
