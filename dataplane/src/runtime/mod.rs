@@ -5,6 +5,7 @@ pub mod control;
 pub mod eal_args;
 pub mod intake;
 pub mod logging;
+pub mod main_loop;
 pub mod requests;
 pub mod resolver;
 pub mod setup;
