@@ -13,3 +13,4 @@ pub mod signals;
 pub mod slowpath;
 pub mod spsc;
 pub mod stats;
+pub mod worker_loop;

@@ -1,0 +1,84 @@
+//! The poll loop of a worker lcore: at the top of each iteration it takes the SA and SPD
+//! changes waiting in its intake queue, then runs one pipeline iteration over its RX queues
+//! and its handoff ring. It runs until the stop flag is raised.
+
+use std::sync::Arc;
+
+use super::intake::{drain, Mailbox, SaStore, Update};
+use super::requests::RequestSender;
+use super::signals::stop_requested;
+use crate::packet::PacketBuf;
+use crate::pipeline::worker::{poll_once, Staging, WorkerIo};
+use crate::pipeline::{
+    Context, LcoreCounters, LocalAddrs, Neighbours, Policy, PortInfo, Routes, SaShard, WorkerId,
+};
+
+/// At most this many SA/SPD changes are applied per iteration, so that a burst of changes
+/// cannot starve the packets.
+pub const INTAKE_PER_ITERATION: usize = 64;
+
+/// Everything one worker owns or reads.
+pub struct Worker<Sa, Spd, A, R, N, In, Back> {
+    pub me: WorkerId,
+    pub ports: Vec<PortInfo>,
+    pub local: LocalAddrs,
+    pub routes: Arc<R>,
+    pub neighbours: Arc<N>,
+    pub spd: Arc<Spd>,
+    pub sas: A,
+    pub requests: RequestSender,
+    pub counters: Arc<LcoreCounters>,
+    pub intake: In,
+    pub retired: Back,
+    pub _sa: std::marker::PhantomData<fn() -> Sa>,
+}
+
+impl<Sa, Spd, A, R, N, In, Back> Worker<Sa, Spd, A, R, N, In, Back>
+where
+    Spd: Policy,
+    R: Routes,
+    N: Neighbours,
+    In: Mailbox<Update<Sa, Spd>>,
+    Back: Mailbox<Update<Sa, Spd>>,
+{
+    /// One iteration: intake, then one pipeline pass. Returns the frames received.
+    pub fn iterate<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>) -> usize
+    where
+        P: PacketBuf,
+        A: SaShard<P> + SaStore<Sa>,
+        IO: WorkerIo<P>,
+    {
+        drain(
+            &mut self.sas,
+            &mut self.spd,
+            &self.intake,
+            &self.retired,
+            INTAKE_PER_ITERATION,
+        );
+        self.requests.new_iteration();
+        let mut cx = Context {
+            me: self.me,
+            ports: &self.ports,
+            local: &self.local,
+            routes: &*self.routes,
+            neighbours: &*self.neighbours,
+            policy: &*self.spd,
+            sas: &mut self.sas,
+            requests: &mut self.requests,
+            counters: &self.counters,
+        };
+        poll_once(&mut cx, io, st)
+    }
+
+    /// Polls until the stop flag is raised.
+    pub fn run<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>)
+    where
+        P: PacketBuf,
+        A: SaShard<P> + SaStore<Sa>,
+        IO: WorkerIo<P>,
+    {
+        while !stop_requested() {
+            self.iterate(io, st);
+        }
+    }
+}
