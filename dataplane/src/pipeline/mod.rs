@@ -23,6 +23,7 @@
 
 pub mod classify;
 pub mod counters;
+pub mod fragment;
 pub mod l2;
 pub mod worker;
 
@@ -49,6 +50,10 @@ pub enum Verdict {
     Punt(PuntKind),
     /// Free it; already counted under this reason.
     Drop(DropReason),
+    /// The buffer holds an IPv4 packet without DF (no Ethernet header) too big to encrypt for
+    /// SA `sa`: fragment it to `max_inner` bytes and give each fragment to
+    /// [`Pipeline::protect_fragment`] (the worker has the buffers for that).
+    Fragment { sa: u32, max_inner: u16 },
 }
 
 /// What a port is for: the SPD is applied outbound on the inside and inbound on the outside.
@@ -107,7 +112,8 @@ impl Policy for crate::spd::Spd {
     }
 }
 
-/// Why an encapsulation did not produce a packet.
+/// Why an encapsulation did not produce a packet. On any error the packet is left as it
+/// was given (the caller may still turn it into an ICMP error or fragment it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncapError {
     /// The result would exceed `mtu`; `max_inner` is the largest inner packet that fits.
@@ -213,13 +219,14 @@ impl Pipeline {
         }
     }
 
-    fn count(c: &LcoreCounters, v: Verdict) {
+    pub(crate) fn count(c: &LcoreCounters, v: Verdict) {
         match v {
             Verdict::Drop(r) => c.count_drop(r),
             Verdict::Handoff(_) => c.handoff_out.inc(),
             Verdict::Punt(_) => c.punted.inc(),
-            // tx is counted by the runtime once the port accepted the frame
-            Verdict::Tx(_) => {}
+            // tx is counted by the runtime once the port accepted the frame; fragments are
+            // counted one by one by protect_fragment
+            Verdict::Tx(_) | Verdict::Fragment { .. } => {}
         }
     }
 
@@ -311,16 +318,57 @@ impl Pipeline {
             Err(EncapError::Drop(reason)) => return Verdict::Drop(reason),
             Err(EncapError::TooBig { max_inner }) => {
                 // DF set (or IPv6): tell the sender the MTU left after ESP overhead, in
-                // place of the packet. DF clear: fragmenting needs new buffers, which the
-                // fast path does not allocate; such packets are dropped and counted too.
-                if ip.dont_fragment && l2::icmp_too_big_in_place(pkt, ip, max_inner, cx.local) {
-                    return Self::forward_ip(cx, pkt, false);
+                // place of the packet. DF clear: fragment first, then encrypt each fragment.
+                if ip.dont_fragment {
+                    if l2::icmp_too_big_in_place(pkt, ip, max_inner, cx.local) {
+                        return Self::forward_ip(cx, pkt, false);
+                    }
+                    return Verdict::Drop(DropReason::TooBig);
                 }
-                return Verdict::Drop(DropReason::TooBig);
+                return Verdict::Fragment {
+                    sa,
+                    max_inner: max_inner.min(u16::MAX as usize) as u16,
+                };
             }
         }
         cx.counters.encaps.inc();
         Self::finish(cx, pkt, hop)
+    }
+
+    /// Encrypts one fragment (an IP packet, no Ethernet header) made after a
+    /// [`Verdict::Fragment`], and forwards it. The verdict is already counted.
+    pub fn protect_fragment<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        sa: u32,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let v = match cx.sas.outbound(sa) {
+            None => Verdict::Drop(DropReason::NoSa),
+            Some((_, peer)) => match cx.routes.lookup(peer) {
+                None => Verdict::Drop(DropReason::NoRoute),
+                Some(hop) => match cx.ports.get(hop.port as usize) {
+                    None => Verdict::Drop(DropReason::NoRoute),
+                    Some(port) => match cx.sas.encap(pkt, sa, port.mtu as usize) {
+                        Ok(()) => {
+                            cx.counters.encaps.inc();
+                            Self::finish(cx, pkt, hop)
+                        }
+                        Err(EncapError::Drop(r)) => Verdict::Drop(r),
+                        Err(EncapError::TooBig { .. }) => Verdict::Drop(DropReason::TooBig),
+                    },
+                },
+            },
+        };
+        Self::count(cx.counters, v);
+        v
     }
 
     /// Forwards a frame in clear (Bypass): TTL decremented, new Ethernet header.

@@ -88,6 +88,9 @@ impl WorkerIo<VecPacket> for MemIo {
         self.punted.push((kind, pkt));
         Ok(())
     }
+    fn alloc(&mut self) -> Option<VecPacket> {
+        Some(VecPacket::with_room(&[], VecPacket::HEADROOM, 2048))
+    }
 }
 
 pub(crate) const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa0];

@@ -8,8 +8,8 @@
 //! not reallocate.
 
 use super::{
-    Context, DropReason, LcoreCounters, Neighbours, PacketBuf, Pipeline, Policy, PortId, PuntKind,
-    Routes, SaShard, SlowPathRequests, Verdict, WorkerId,
+    fragment, Context, DropReason, LcoreCounters, Neighbours, PacketBuf, Pipeline, Policy, PortId,
+    PuntKind, Routes, SaShard, SlowPathRequests, Verdict, WorkerId,
 };
 
 /// Default burst size (DESIGN.md rule 6).
@@ -28,6 +28,8 @@ pub trait WorkerIo<P> {
     fn handoff_recv(&mut self, out: &mut Vec<P>, max: usize);
     /// Gives one frame to the main lcore; gives it back when the ring is full.
     fn punt(&mut self, kind: PuntKind, pkt: P) -> Result<(), P>;
+    /// An empty buffer (with the usual headroom) for a fragment; None when the pool is dry.
+    fn alloc(&mut self) -> Option<P>;
 }
 
 /// The reusable buffers of one worker: a burst being processed, its verdicts, and one
@@ -82,7 +84,7 @@ where
         cx.counters.bursts.inc();
         let n = st.burst.len();
         Pipeline::process_rx(cx, port, &mut st.burst, &mut st.verdicts[..n]);
-        dispatch(cx.counters, io, st);
+        dispatch(cx, io, st);
     }
     st.burst.clear();
     io.handoff_recv(&mut st.burst, max);
@@ -90,30 +92,110 @@ where
         received += st.burst.len();
         let n = st.burst.len();
         Pipeline::process_handoff(cx, &mut st.burst, &mut st.verdicts[..n]);
-        dispatch(cx.counters, io, st);
+        dispatch(cx, io, st);
     }
     flush(cx.counters, io, st);
     received
 }
 
 /// Moves each frame of the burst to its batch; dropped frames are freed here.
-fn dispatch<P, IO: WorkerIo<P>>(c: &LcoreCounters, io: &mut IO, st: &mut Staging<P>) {
-    for (pkt, v) in st.burst.drain(..).zip(st.verdicts.iter()) {
+fn dispatch<P, R, N, S, A, Q, IO>(
+    cx: &mut Context<'_, R, N, S, A, Q>,
+    io: &mut IO,
+    st: &mut Staging<P>,
+) where
+    P: PacketBuf,
+    R: Routes,
+    N: Neighbours,
+    S: Policy,
+    A: SaShard<P>,
+    Q: SlowPathRequests,
+    IO: WorkerIo<P>,
+{
+    let Staging {
+        burst,
+        verdicts,
+        tx,
+        handoff,
+    } = st;
+    for (pkt, v) in burst.drain(..).zip(verdicts.iter()) {
         match *v {
-            Verdict::Tx(port) => match st.tx.get_mut(port as usize) {
-                Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
-                _ => c.count_drop(DropReason::TxFull),
-            },
-            Verdict::Handoff(w) => match st.handoff.get_mut(w as usize) {
-                Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
-                _ => c.count_drop(DropReason::HandoffFull),
-            },
-            Verdict::Punt(kind) => {
-                if io.punt(kind, pkt).is_err() {
-                    c.count_drop(DropReason::PuntFull);
-                }
+            Verdict::Fragment { sa, max_inner } => {
+                fragment_and_protect(cx, io, tx, pkt, sa, max_inner as usize)
             }
-            Verdict::Drop(_) => drop(pkt),
+            v => place(cx.counters, io, tx, handoff, pkt, v),
+        }
+    }
+}
+
+/// Puts one frame where its verdict says.
+fn place<P, IO: WorkerIo<P>>(
+    c: &LcoreCounters,
+    io: &mut IO,
+    tx: &mut [Vec<P>],
+    handoff: &mut [Vec<P>],
+    pkt: P,
+    v: Verdict,
+) {
+    match v {
+        Verdict::Tx(port) => match tx.get_mut(port as usize) {
+            Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
+            _ => c.count_drop(DropReason::TxFull),
+        },
+        Verdict::Handoff(w) => match handoff.get_mut(w as usize) {
+            Some(batch) if batch.len() < batch.capacity() => batch.push(pkt),
+            _ => c.count_drop(DropReason::HandoffFull),
+        },
+        Verdict::Punt(kind) => {
+            if io.punt(kind, pkt).is_err() {
+                c.count_drop(DropReason::PuntFull);
+            }
+        }
+        // counted by the pipeline
+        Verdict::Drop(_) => drop(pkt),
+        // never produced for a fragment
+        Verdict::Fragment { .. } => c.count_drop(DropReason::TooBig),
+    }
+}
+
+/// Splits an inner IPv4 packet into fragments that fit SA `sa` and sends each one through
+/// the ESP path (RFC 4301: fragment before encryption).
+fn fragment_and_protect<P, R, N, S, A, Q, IO>(
+    cx: &mut Context<'_, R, N, S, A, Q>,
+    io: &mut IO,
+    tx: &mut [Vec<P>],
+    mut cur: P,
+    sa: u32,
+    max_inner: usize,
+) where
+    P: PacketBuf,
+    R: Routes,
+    N: Neighbours,
+    S: Policy,
+    A: SaShard<P>,
+    Q: SlowPathRequests,
+    IO: WorkerIo<P>,
+{
+    let mut no_handoff: [Vec<P>; 0] = [];
+    loop {
+        let next = if cur.len() > max_inner {
+            let Some(mut tail) = io.alloc() else {
+                cx.counters.count_drop(DropReason::NoRoom);
+                return;
+            };
+            if !fragment::split_ipv4(&mut cur, max_inner, &mut tail) {
+                cx.counters.count_drop(DropReason::TooBig);
+                return;
+            }
+            Some(tail)
+        } else {
+            None
+        };
+        let v = Pipeline::protect_fragment(cx, &mut cur, sa);
+        place(cx.counters, io, tx, &mut no_handoff, cur, v);
+        match next {
+            Some(t) => cur = t,
+            None => return,
         }
     }
 }
