@@ -84,7 +84,7 @@ impl WorkerIo<VecPacket> for MemIo {
             }
         }
     }
-    fn punt(&mut self, kind: PuntKind, pkt: VecPacket) -> Result<(), VecPacket> {
+    fn punt(&mut self, kind: PuntKind, _port: PortId, pkt: VecPacket) -> Result<(), VecPacket> {
         self.punted.push((kind, pkt));
         Ok(())
     }

@@ -26,8 +26,9 @@ pub trait WorkerIo<P> {
     fn handoff_send(&mut self, to: WorkerId, pkts: &mut Vec<P>);
     /// Dequeues up to `max` frames handed off to us by any worker.
     fn handoff_recv(&mut self, out: &mut Vec<P>, max: usize);
-    /// Gives one frame to the main lcore; gives it back when the ring is full.
-    fn punt(&mut self, kind: PuntKind, pkt: P) -> Result<(), P>;
+    /// Gives one frame received on `port` to the main lcore; gives it back when the ring is
+    /// full.
+    fn punt(&mut self, kind: PuntKind, port: PortId, pkt: P) -> Result<(), P>;
     /// An empty buffer (with the usual headroom) for a fragment; None when the pool is dry.
     fn alloc(&mut self) -> Option<P>;
 }
@@ -84,7 +85,7 @@ where
         cx.counters.bursts.inc();
         let n = st.burst.len();
         Pipeline::process_rx(cx, port, &mut st.burst, &mut st.verdicts[..n]);
-        dispatch(cx, io, st);
+        dispatch(cx, io, st, port);
     }
     st.burst.clear();
     io.handoff_recv(&mut st.burst, max);
@@ -92,7 +93,8 @@ where
         received += st.burst.len();
         let n = st.burst.len();
         Pipeline::process_handoff(cx, &mut st.burst, &mut st.verdicts[..n]);
-        dispatch(cx, io, st);
+        // handed-off frames are ESP or inside plaintext, never punted; port 0 is a formality
+        dispatch(cx, io, st, 0);
     }
     flush(cx.counters, io, st);
     received
@@ -103,6 +105,7 @@ fn dispatch<P, R, N, S, A, Q, IO>(
     cx: &mut Context<'_, R, N, S, A, Q>,
     io: &mut IO,
     st: &mut Staging<P>,
+    rx_port: PortId,
 ) where
     P: PacketBuf,
     R: Routes,
@@ -123,7 +126,7 @@ fn dispatch<P, R, N, S, A, Q, IO>(
             Verdict::Fragment { sa, max_inner } => {
                 fragment_and_protect(cx, io, tx, pkt, sa, max_inner as usize)
             }
-            v => place(cx.counters, io, tx, handoff, pkt, v),
+            v => place(cx.counters, io, tx, handoff, pkt, v, rx_port),
         }
     }
 }
@@ -136,6 +139,7 @@ fn place<P, IO: WorkerIo<P>>(
     handoff: &mut [Vec<P>],
     pkt: P,
     v: Verdict,
+    rx_port: PortId,
 ) {
     match v {
         Verdict::Tx(port) => match tx.get_mut(port as usize) {
@@ -147,7 +151,7 @@ fn place<P, IO: WorkerIo<P>>(
             _ => c.count_drop(DropReason::HandoffFull),
         },
         Verdict::Punt(kind) => {
-            if io.punt(kind, pkt).is_err() {
+            if io.punt(kind, rx_port, pkt).is_err() {
                 c.count_drop(DropReason::PuntFull);
             }
         }
@@ -192,7 +196,7 @@ fn fragment_and_protect<P, R, N, S, A, Q, IO>(
             None
         };
         let v = Pipeline::protect_fragment(cx, &mut cur, sa);
-        place(cx.counters, io, tx, &mut no_handoff, cur, v);
+        place(cx.counters, io, tx, &mut no_handoff, cur, v, 0);
         match next {
             Some(t) => cur = t,
             None => return,

@@ -14,3 +14,6 @@ pub mod slowpath;
 pub mod spsc;
 pub mod stats;
 pub mod worker_loop;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! A worker and the main lcore together, without DPDK: in-memory queues stand in for the
+//! ports and rings, everything else is the real code (pipeline, tables, intake, requests,
+//! slow path). Scenario: host A pings the gateway, then sends traffic that needs a next hop
+//! the gateway has not resolved yet, then the same after the peer answered ARP.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::intake::{Mailbox, SaStore, Update};
+use super::main_loop::{MainIo, MainLoop, SaControl};
+use super::requests::RequestSender;
+use super::spsc::channel;
+use super::stats::WorkerCounters;
+use super::worker_loop::Worker;
+use crate::channel::{Message, SaCountersMsg};
+use crate::esp::Prefix;
+use crate::l3::route::RouteEntry;
+use crate::l3::{NeighborTable, RouteTable};
+use crate::packet::{PacketBuf, VecPacket};
+use crate::pipeline::worker::{Staging, WorkerIo, BURST};
+use crate::pipeline::*;
+use crate::spd::Spd;
+use crate::wire::{arp, checksum, ethernet, proto};
+
+const IN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa0];
+const OUT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xb0];
+const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x02];
+
+#[derive(Default)]
+struct Wires {
+    rx: [VecDeque<VecPacket>; 2],
+    tx: [Vec<Vec<u8>>; 2],
+    punted: VecDeque<(PuntKind, PortId, VecPacket)>,
+}
+
+struct WorkerSide(Rc<RefCell<Wires>>);
+impl WorkerIo<VecPacket> for WorkerSide {
+    fn rx_burst(&mut self, port: PortId, out: &mut Vec<VecPacket>, max: usize) {
+        let mut w = self.0.borrow_mut();
+        while out.len() < max {
+            match w.rx[port as usize].pop_front() {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    fn tx_burst(&mut self, port: PortId, pkts: &mut Vec<VecPacket>) {
+        let mut w = self.0.borrow_mut();
+        w.tx[port as usize].extend(pkts.drain(..).map(|p| p.data().to_vec()));
+    }
+    fn handoff_send(&mut self, _to: WorkerId, _pkts: &mut Vec<VecPacket>) {}
+    fn handoff_recv(&mut self, _out: &mut Vec<VecPacket>, _max: usize) {}
+    fn punt(&mut self, kind: PuntKind, port: PortId, pkt: VecPacket) -> Result<(), VecPacket> {
+        self.0.borrow_mut().punted.push_back((kind, port, pkt));
+        Ok(())
+    }
+    fn alloc(&mut self) -> Option<VecPacket> {
+        Some(VecPacket::with_room(&[], VecPacket::HEADROOM, 2048))
+    }
+}
+
+struct MainSide(Rc<RefCell<Wires>>);
+impl MainIo<VecPacket> for MainSide {
+    fn recv_punted(&mut self) -> Option<(PuntKind, PortId, VecPacket)> {
+        self.0.borrow_mut().punted.pop_front()
+    }
+    fn send(&mut self, port: PortId, pkt: VecPacket) {
+        self.0.borrow_mut().tx[port as usize].push(pkt.data().to_vec());
+    }
+    fn send_copy(&mut self, port: PortId, frame: &[u8]) -> bool {
+        self.0.borrow_mut().tx[port as usize].push(frame.to_vec());
+        true
+    }
+}
+
+/// A gateway with no SA installed (this scenario is all bypass and slow path).
+#[derive(Default)]
+struct NoSaShard;
+impl SaShard<VecPacket> for NoSaShard {
+    fn owner_of_spi(&self, _: u32) -> Option<WorkerId> {
+        None
+    }
+    fn outbound(&self, _: u32) -> Option<(WorkerId, IpAddr)> {
+        None
+    }
+    fn decap(&mut self, _: &mut VecPacket, _: usize, _: usize, _: bool) -> Result<(), DropReason> {
+        Err(DropReason::UnknownSpi)
+    }
+    fn encap(&mut self, _: &mut VecPacket, _: u32, _: usize) -> Result<(), EncapError> {
+        Err(EncapError::Drop(DropReason::NoSa))
+    }
+}
+impl SaStore<()> for NoSaShard {
+    fn insert(&mut self, _sa: Box<()>) -> Option<Box<()>> {
+        None
+    }
+    fn remove(&mut self, _: u32, _: bool) -> Option<Box<()>> {
+        None
+    }
+}
+impl SaControl for NoSaShard {
+    fn handle(&mut self, _msg: Message) -> Message {
+        Message::Error {
+            reason: "no SAs in this test".into(),
+        }
+    }
+    fn sa_counters(&mut self) -> Vec<SaCountersMsg> {
+        vec![]
+    }
+}
+
+struct Q<T>(RefCell<VecDeque<Box<T>>>);
+impl<T> Mailbox<T> for Q<T> {
+    fn try_send(&self, item: Box<T>) -> Result<(), Box<T>> {
+        self.0.borrow_mut().push_back(item);
+        Ok(())
+    }
+    fn try_recv(&self) -> Option<Box<T>> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
+fn prefix(s: &str) -> Prefix {
+    let (a, l) = s.split_once('/').unwrap();
+    Prefix {
+        addr: a.parse().unwrap(),
+        len: l.parse().unwrap(),
+    }
+}
+
+fn ipv4_frame(dst_mac: [u8; 6], src: [u8; 4], dst: [u8; 4], protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20];
+    ethernet::write_header(&mut f, dst_mac, HOST_MAC, ethernet::ETHERTYPE_IPV4);
+    let total = 20 + l4.len();
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
+    f[20] = 0x40;
+    f[22] = 64;
+    f[23] = protocol;
+    f[26..30].copy_from_slice(&src);
+    f[30..34].copy_from_slice(&dst);
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(l4);
+    f
+}
+
+#[test]
+fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
+    let ports = vec![
+        PortInfo {
+            mac: IN_MAC,
+            mtu: 1500,
+            role: PortRole::Inside,
+        },
+        PortInfo {
+            mac: OUT_MAC,
+            mtu: 1500,
+            role: PortRole::Outside,
+        },
+    ];
+    let local = LocalAddrs::new(["10.10.1.254".parse().unwrap(), "10.99.0.1".parse().unwrap()]);
+    let mut routes = RouteTable::default();
+    routes.insert(
+        prefix("10.10.1.0/24"),
+        RouteEntry {
+            port: 0,
+            gateway: None,
+        },
+    );
+    routes.insert(
+        prefix("10.99.0.0/24"),
+        RouteEntry {
+            port: 1,
+            gateway: None,
+        },
+    );
+    routes.insert(
+        prefix("192.0.2.0/24"),
+        RouteEntry {
+            port: 1,
+            gateway: Some("10.99.0.2".parse().unwrap()),
+        },
+    );
+    let neighbours = Arc::new(NeighborTable::new(64));
+    let (req_tx, req_rx) = channel(64);
+    let counters = Arc::new(LcoreCounters::default());
+    let mut worker: Worker<(), Spd, NoSaShard, RouteTable, NeighborTable, _, _> = Worker {
+        me: 0,
+        ports: ports.clone(),
+        local: local.clone(),
+        routes: Arc::new(routes),
+        neighbours: neighbours.clone(),
+        spd: Arc::new(Spd::new([])),
+        sas: NoSaShard,
+        requests: RequestSender::new(req_tx),
+        counters: counters.clone(),
+        intake: Q::<Update<(), Spd>>(RefCell::new(VecDeque::new())),
+        retired: Q::<Update<(), Spd>>(RefCell::new(VecDeque::new())),
+        _sa: std::marker::PhantomData,
+    };
+    let mut main = MainLoop::new(
+        None,
+        local,
+        ports,
+        vec![
+            vec!["10.10.1.254".parse().unwrap()],
+            vec!["10.99.0.1".parse().unwrap()],
+        ],
+        neighbours.clone(),
+        vec![req_rx],
+        WorkerCounters {
+            workers: vec![(1, counters.clone())],
+        },
+        300,
+    );
+    let wires = Rc::new(RefCell::new(Wires::default()));
+    let mut wio = WorkerSide(wires.clone());
+    let mut mio = MainSide(wires.clone());
+    let mut st = Staging::new(2, 1, BURST);
+    let mut sas = NoSaShard;
+
+    // 1. host A pings the gateway's inside address: punted, answered by main on port 0
+    let mut echo = vec![8u8, 0, 0, 0, 0, 1, 0, 1];
+    echo.extend_from_slice(b"abcdefgh");
+    let c = checksum::checksum(&echo);
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    let ping = ipv4_frame(IN_MAC, [10, 10, 1, 1], [10, 10, 1, 254], proto::ICMP, &echo);
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&ping));
+    worker.iterate(&mut wio, &mut st);
+    main.iterate(&mut mio, &mut sas, 1);
+    let reply = wires.borrow_mut().tx[0].pop().expect("echo reply");
+    assert_eq!(&reply[0..6], &HOST_MAC);
+    assert_eq!(&reply[26..30], &[10, 10, 1, 254]);
+    assert_eq!(reply[34], 0, "echo reply type");
+
+    // 2. traffic to 192.0.2.9 via 10.99.0.2, not resolved: dropped, ARP request sent
+    let data = ipv4_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [192, 0, 2, 9],
+        proto::UDP,
+        &[0, 1, 0, 2, 0, 12, 0, 0, 1, 2, 3, 4],
+    );
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&data));
+    worker.iterate(&mut wio, &mut st);
+    main.iterate(&mut mio, &mut sas, 2);
+    assert_eq!(counters.drops_of(DropReason::NoNeighbour), 1);
+    let req = wires.borrow_mut().tx[1]
+        .pop()
+        .expect("ARP request on the outside port");
+    let r = arp::Repr::parse(&req[14..]).unwrap();
+    assert_eq!(
+        r.target_ip,
+        "10.99.0.2".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+
+    // 3. the peer answers; the next packet is forwarded to its MAC with TTL 63
+    let mut ans = vec![0u8; 42];
+    ethernet::write_header(&mut ans, OUT_MAC, PEER_MAC, ethernet::ETHERTYPE_ARP);
+    arp::Repr {
+        operation: arp::OP_REPLY,
+        sender_mac: PEER_MAC,
+        sender_ip: r.target_ip,
+        target_mac: OUT_MAC,
+        target_ip: r.sender_ip,
+    }
+    .emit(&mut ans[14..]);
+    wires.borrow_mut().rx[1].push_back(VecPacket::new(&ans));
+    worker.iterate(&mut wio, &mut st);
+    main.iterate(&mut mio, &mut sas, 3);
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&data));
+    worker.iterate(&mut wio, &mut st);
+    let out = wires.borrow_mut().tx[1].pop().expect("forwarded");
+    assert_eq!(&out[0..6], &PEER_MAC);
+    assert_eq!(&out[6..12], &OUT_MAC);
+    assert_eq!(out[22], 63);
+    assert_eq!(checksum::checksum(&out[14..34]), 0);
+    let s = counters.snapshot();
+    assert_eq!((s.rx, s.tx, s.punted), (4, 1, 2));
+}
