@@ -8,6 +8,7 @@ pub mod logging;
 pub mod main_loop;
 pub mod requests;
 pub mod resolver;
+pub mod sa_intake;
 pub mod setup;
 pub mod signals;
 pub mod slowpath;

@@ -1,0 +1,347 @@
+//! The main lcore's half of the SA intake: turns channel requests (AddSa, UpdateSa, DeleteSa,
+//! InstallSpd) into [`Update`]s on the owner worker's queue, and frees what the workers send
+//! back. The SA itself (keys expanded, replay window...) is built here, on the main lcore, so
+//! a worker only links it in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::intake::{Mailbox, Update};
+use crate::channel::{Message, SpdRuleMsg};
+use crate::esp::{Direction, SaParams};
+use crate::pipeline::WorkerId;
+use crate::spd::{Spd, SpdRule};
+
+/// How SAs are built and placed (implemented over the ESP module).
+pub trait SaFactory<Sa> {
+    /// Builds the fast-path SA (expands keys). Errors are reported to control.
+    fn build(&self, sa_id: u32, params: &SaParams) -> Result<Box<Sa>, String>;
+    /// The worker that will own it (for inbound SAs, the one encoded in the SPI).
+    fn owner(&self, sa_id: u32, params: &SaParams) -> WorkerId;
+}
+
+/// Queues to and from each worker, and where each installed SA lives.
+pub struct SaIntake<Sa, M> {
+    pub to_workers: Vec<M>,
+    pub from_workers: Vec<M>,
+    /// (direction, key) -> owner; the key is the SPI for inbound SAs and the SPD's SA id for
+    /// outbound ones (what the worker's store is indexed by).
+    placed: BTreeMap<(bool, u32), WorkerId>,
+    _sa: std::marker::PhantomData<fn() -> Sa>,
+}
+
+fn key(direction: Direction, spi: u32, sa_id: u32) -> (bool, u32) {
+    match direction {
+        Direction::Inbound => (true, spi),
+        Direction::Outbound => (false, sa_id),
+    }
+}
+
+impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
+    pub fn new(to_workers: Vec<M>, from_workers: Vec<M>) -> Self {
+        SaIntake {
+            to_workers,
+            from_workers,
+            placed: BTreeMap::new(),
+            _sa: std::marker::PhantomData,
+        }
+    }
+
+    /// Number of SAs installed.
+    pub fn installed(&self) -> usize {
+        self.placed.len()
+    }
+
+    /// Installs (or replaces) an SA on its owner.
+    pub fn add(&mut self, f: &impl SaFactory<Sa>, sa_id: u32, params: &SaParams) -> Message {
+        let sa = match f.build(sa_id, params) {
+            Ok(sa) => sa,
+            Err(reason) => return Message::Error { reason },
+        };
+        let owner = f.owner(sa_id, params);
+        let Some(q) = self.to_workers.get(owner as usize) else {
+            return Message::Error {
+                reason: format!("no worker {owner}"),
+            };
+        };
+        if q.try_send(Box::new(Update::AddSa(sa))).is_err() {
+            return Message::Error {
+                reason: "intake queue full, retry".into(),
+            };
+        }
+        self.placed
+            .insert(key(params.direction, params.spi, sa_id), owner);
+        log::info!(
+            "%CRYPTO-6-SA_INSTALL: {:?} SA spi 0x{:x} ({}) to {} on worker {owner}",
+            params.direction,
+            params.spi,
+            params.transform,
+            params.remote
+        );
+        Message::Ack
+    }
+
+    /// Removes an SA; the owner sends it back, and [`SaIntake::collect_retired`] frees it.
+    pub fn delete(&mut self, direction: Direction, spi: u32, sa_id: u32) -> Message {
+        let k = key(direction, spi, sa_id);
+        let Some(&owner) = self.placed.get(&k) else {
+            return Message::Error {
+                reason: format!("no {direction:?} SA spi 0x{spi:x}"),
+            };
+        };
+        let update = Update::DeleteSa {
+            key: k.1,
+            inbound: k.0,
+        };
+        if self.to_workers[owner as usize]
+            .try_send(Box::new(update))
+            .is_err()
+        {
+            return Message::Error {
+                reason: "intake queue full, retry".into(),
+            };
+        }
+        self.placed.remove(&k);
+        log::info!("%CRYPTO-6-SA_DELETE: {direction:?} SA spi 0x{spi:x} on worker {owner}");
+        Message::Ack
+    }
+
+    /// Gives every worker the same new SPD.
+    pub fn install_spd(&mut self, rules: &[SpdRuleMsg]) -> Message {
+        let spd = Arc::new(Spd::new(rules.iter().map(|r| SpdRule {
+            selector: r.selector,
+            protect: r.protect,
+            entry: r.entry,
+        })));
+        for q in &self.to_workers {
+            if q.try_send(Box::new(Update::InstallSpd(spd.clone())))
+                .is_err()
+            {
+                return Message::Error {
+                    reason: "intake queue full, SPD not installed everywhere, retry".into(),
+                };
+            }
+        }
+        log::info!("%CRYPTO-6-SPD_INSTALL: {} rules", rules.len());
+        Message::Ack
+    }
+
+    /// Drops what the workers let go of (replaced/deleted SAs, old SPDs): their keys are
+    /// zeroized by their own `Drop`. Returns how many boxes came back.
+    pub fn collect_retired(&mut self) -> usize {
+        let mut n = 0;
+        for q in &self.from_workers {
+            while let Some(b) = q.try_recv() {
+                drop(b);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Handles the SA-related channel requests.
+    pub fn handle(&mut self, f: &impl SaFactory<Sa>, msg: Message) -> Message {
+        match msg {
+            Message::AddSa { sa_id, params } | Message::UpdateSa { sa_id, params } => {
+                self.add(f, sa_id, &params)
+            }
+            Message::DeleteSa {
+                spi,
+                direction,
+                sa_id,
+            } => self.delete(direction, spi, sa_id),
+            Message::InstallSpd { rules } => self.install_spd(&rules),
+            other => Message::Error {
+                reason: format!("unsupported request (kind {})", other.kind()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Encryption, Integrity, Transform};
+    use crate::esp::{Keys, Lifetime, Mode};
+    use crate::runtime::intake::{drain, SaStore};
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    struct Q<T>(RefCell<VecDeque<Box<T>>>);
+    impl<T> Mailbox<T> for Q<T> {
+        fn try_send(&self, item: Box<T>) -> Result<(), Box<T>> {
+            self.0.borrow_mut().push_back(item);
+            Ok(())
+        }
+        fn try_recv(&self) -> Option<Box<T>> {
+            self.0.borrow_mut().pop_front()
+        }
+    }
+    fn q<T>() -> Q<T> {
+        Q(RefCell::new(VecDeque::new()))
+    }
+
+    /// The SA as a worker would hold it, reduced to what this test checks.
+    struct TestSa {
+        spi: u32,
+        inbound: bool,
+        key: u32,
+    }
+    struct ByOwnerBit;
+    impl SaFactory<TestSa> for ByOwnerBit {
+        fn build(&self, sa_id: u32, p: &SaParams) -> Result<Box<TestSa>, String> {
+            if p.keys.encryption.len() != p.transform.encryption.key_len() {
+                return Err("bad key length".into());
+            }
+            let inbound = p.direction == Direction::Inbound;
+            Ok(Box::new(TestSa {
+                spi: p.spi,
+                inbound,
+                key: if inbound { p.spi } else { sa_id },
+            }))
+        }
+        fn owner(&self, _sa_id: u32, p: &SaParams) -> WorkerId {
+            (p.spi & 1) as WorkerId
+        }
+    }
+    // Boxes on purpose: the store hands the very boxes back to main, as a real shard does.
+    #[allow(clippy::vec_box)]
+    #[derive(Default)]
+    struct Store(Vec<Box<TestSa>>);
+    impl SaStore<TestSa> for Store {
+        fn insert(&mut self, sa: Box<TestSa>) -> Option<Box<TestSa>> {
+            let old = self.remove(sa.key, sa.inbound);
+            self.0.push(sa);
+            old
+        }
+        fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<TestSa>> {
+            let i = self
+                .0
+                .iter()
+                .position(|s| s.key == key && s.inbound == inbound)?;
+            Some(self.0.remove(i))
+        }
+    }
+
+    fn params(spi: u32, direction: Direction, key_len: usize) -> SaParams {
+        SaParams {
+            spi,
+            direction,
+            transform: Transform {
+                encryption: Encryption::Gcm128,
+                integrity: Integrity::None,
+            },
+            keys: Keys {
+                encryption: vec![7; key_len],
+                authentication: vec![],
+            },
+            mode: Mode::Tunnel,
+            local: "10.99.0.1".parse().unwrap(),
+            remote: "10.99.0.2".parse().unwrap(),
+            selectors: vec![],
+            lifetime: Lifetime::default(),
+            replay_window: 64,
+            esn: false,
+            udp_encap: None,
+            crypto_map: "vpn".into(),
+            crypto_map_seq: 10,
+        }
+    }
+
+    #[test]
+    fn sas_reach_their_owner_and_deleted_ones_come_back() {
+        let mut intake: SaIntake<TestSa, Q<Update<TestSa, Spd>>> =
+            SaIntake::new(vec![q(), q()], vec![q(), q()]);
+        let f = ByOwnerBit;
+        assert_eq!(
+            intake.handle(
+                &f,
+                Message::AddSa {
+                    sa_id: 1,
+                    params: params(105, Direction::Inbound, 20)
+                }
+            ),
+            Message::Ack
+        );
+        assert_eq!(
+            intake.handle(
+                &f,
+                Message::AddSa {
+                    sa_id: 1,
+                    params: params(6, Direction::Outbound, 20)
+                }
+            ),
+            Message::Ack
+        );
+        assert!(matches!(
+            intake.handle(
+                &f,
+                Message::AddSa {
+                    sa_id: 2,
+                    params: params(7, Direction::Outbound, 3)
+                }
+            ),
+            Message::Error { .. }
+        ));
+        assert_eq!(intake.installed(), 2);
+        let mut stores = [Store::default(), Store::default()];
+        let mut spds = [Arc::new(Spd::new([])), Arc::new(Spd::new([]))];
+        for w in 0..2 {
+            drain(
+                &mut stores[w],
+                &mut spds[w],
+                &intake.to_workers[w],
+                &intake.from_workers[w],
+                32,
+            );
+        }
+        assert_eq!(stores[1].0.len(), 1, "spi 105 is odd: worker 1");
+        assert_eq!(stores[1].0[0].spi, 105);
+        assert_eq!(stores[0].0.len(), 1, "spi 6 is even: worker 0");
+        // adds come back as empty retirements
+        assert_eq!(intake.collect_retired(), 2);
+        assert_eq!(
+            intake.handle(
+                &f,
+                Message::DeleteSa {
+                    spi: 105,
+                    direction: Direction::Inbound,
+                    sa_id: 1
+                }
+            ),
+            Message::Ack
+        );
+        assert!(matches!(
+            intake.handle(
+                &f,
+                Message::DeleteSa {
+                    spi: 105,
+                    direction: Direction::Inbound,
+                    sa_id: 1
+                }
+            ),
+            Message::Error { .. }
+        ));
+        assert_eq!(
+            intake.handle(&f, Message::InstallSpd { rules: vec![] }),
+            Message::Ack
+        );
+        for w in 0..2 {
+            drain(
+                &mut stores[w],
+                &mut spds[w],
+                &intake.to_workers[w],
+                &intake.from_workers[w],
+                32,
+            );
+        }
+        assert!(stores[1].0.is_empty());
+        assert_eq!(stores[0].0.len(), 1);
+        assert_eq!(
+            intake.collect_retired(),
+            3,
+            "the deleted SA and two old SPDs"
+        );
+        assert_eq!(intake.installed(), 1);
+    }
+}
