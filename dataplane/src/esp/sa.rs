@@ -1,0 +1,222 @@
+//! The fast-path security association: built once from [`SaParams`] when it is installed
+//! (keys expanded into the cipher, outer-header facts precomputed), then used by its owner
+//! lcore only. Encapsulation and decapsulation are in `encap.rs` and `decap.rs`.
+
+use std::net::IpAddr;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::counters::SaCounters;
+use super::lifetime::{LifetimeEvent, LifetimeState};
+use super::params::{Direction, Mode, SaParams, Selector, UdpEncap};
+use super::replay::ReplayWindow;
+use crate::channel::SaCountersMsg;
+use crate::crypto::{Backend, CryptoError, EspCipher, Transform};
+
+/// Why an SA could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaError {
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("local and remote addresses are of different families")]
+    MixedFamilies,
+    #[error("transform {0} is not a valid combination")]
+    InvalidTransform(Transform),
+}
+
+/// One SA. Fields used per packet come first.
+pub struct Sa {
+    pub spi: u32,
+    pub direction: Direction,
+    /// The SPD's id for this SA's crypto-map entry.
+    pub sa_id: u32,
+    /// Outbound: the last sequence number sent (full 64 bits).
+    pub(super) seq: u64,
+    pub(super) esn: bool,
+    pub(super) iv_len: usize,
+    pub(super) icv_len: usize,
+    pub(super) block_len: usize,
+    pub(super) aead: bool,
+    pub(super) mode: Mode,
+    pub(super) cipher: Box<dyn EspCipher>,
+    pub(super) udp: Option<UdpEncap>,
+    pub(super) local: IpAddr,
+    pub(super) remote: IpAddr,
+    /// Outer IPv4 identification, per SA.
+    pub(super) ip_id: u16,
+    pub counters: SaCounters,
+    pub lifetime: LifetimeState,
+    /// Inbound only: the receive window.
+    pub(super) replay: ReplayWindow,
+    /// Inbound only: what decrypted packets must match (the mirror images of the selectors,
+    /// i.e. the peer's traffic toward us).
+    pub(super) inbound_policy: Vec<Selector>,
+    /// Outbound CBC IVs: unpredictable, from a per-SA ChaCha stream seeded from the OS at
+    /// install time (no syscall per packet).
+    pub(super) iv_rng: ChaCha8Rng,
+    pub transform: Transform,
+    pub crypto_map: String,
+    pub crypto_map_seq: u32,
+    pub replay_window: u32,
+    /// Selectors as configured (outbound view), for show output.
+    pub selectors: Vec<Selector>,
+}
+
+impl Sa {
+    /// Expands the keys with `backend` and builds the SA. `now` is the caller's clock in
+    /// seconds (lifetimes count from it). The caller drops `params` afterwards, which zeroizes
+    /// its copy of the keys.
+    pub fn new(
+        params: &SaParams,
+        sa_id: u32,
+        backend: &dyn Backend,
+        now: u64,
+    ) -> Result<Sa, SaError> {
+        if params.local.is_ipv4() != params.remote.is_ipv4() {
+            return Err(SaError::MixedFamilies);
+        }
+        let t = params.transform;
+        if !t.is_valid() {
+            return Err(SaError::InvalidTransform(t));
+        }
+        let cipher = backend.cipher(t, &params.keys.encryption, &params.keys.authentication)?;
+        let inbound_policy = params.selectors.iter().map(|s| s.mirror()).collect();
+        Ok(Sa {
+            spi: params.spi,
+            direction: params.direction,
+            sa_id,
+            seq: 0,
+            esn: params.esn,
+            iv_len: t.iv_len(),
+            icv_len: t.icv_len(),
+            block_len: t.encryption.block_len(),
+            aead: t.encryption.is_aead(),
+            mode: params.mode,
+            cipher,
+            udp: params.udp_encap,
+            local: params.local,
+            remote: params.remote,
+            ip_id: (params.spi as u16) ^ 0x5a5a,
+            counters: SaCounters::default(),
+            lifetime: LifetimeState::new(&params.lifetime, now),
+            replay: ReplayWindow::new(params.replay_window, params.esn),
+            inbound_policy,
+            iv_rng: ChaCha8Rng::from_entropy(),
+            transform: t,
+            crypto_map: params.crypto_map.clone(),
+            crypto_map_seq: params.crypto_map_seq,
+            replay_window: params.replay_window,
+            selectors: params.selectors.clone(),
+        })
+    }
+
+    pub fn local(&self) -> IpAddr {
+        self.local
+    }
+    pub fn remote(&self) -> IpAddr {
+        self.remote
+    }
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    pub fn udp_encap(&self) -> Option<UdpEncap> {
+        self.udp
+    }
+    /// The last sequence number sent (outbound) or the highest received (inbound).
+    pub fn sequence(&self) -> u64 {
+        match self.direction {
+            Direction::Outbound => self.seq,
+            Direction::Inbound => self.replay.top(),
+        }
+    }
+
+    /// Outer header bytes in tunnel mode: IP, and UDP when encapsulated.
+    pub fn outer_len(&self) -> usize {
+        let ip = if self.remote.is_ipv4() { 20 } else { 40 };
+        ip + if self.udp.is_some() { 8 } else { 0 }
+    }
+
+    /// ESP header and IV.
+    pub(super) fn esp_header_len(&self) -> usize {
+        8 + self.iv_len
+    }
+
+    /// Bytes of padding for `payload_len` bytes of payload (the trailer's 2 bytes included in
+    /// the alignment).
+    pub(super) fn pad_len(&self, payload_len: usize) -> usize {
+        let b = self.block_len;
+        (b - (payload_len + 2) % b) % b
+    }
+
+    /// Bytes added to an inner packet of `inner_len` bytes in tunnel mode.
+    pub fn overhead(&self, inner_len: usize) -> usize {
+        self.outer_len() + self.esp_header_len() + self.pad_len(inner_len) + 2 + self.icv_len
+    }
+
+    /// The largest inner packet that fits `mtu` once encapsulated in tunnel mode: what an
+    /// ICMP "fragmentation needed" reports.
+    pub fn max_inner_len(&self, mtu: usize) -> usize {
+        let room = mtu.saturating_sub(self.outer_len() + self.esp_header_len() + self.icv_len);
+        (room / self.block_len * self.block_len).saturating_sub(2)
+    }
+
+    /// Writes the next IV into `iv`: the 64-bit sequence number for AES-GCM (unique per key,
+    /// as RFC 4106 section 3.1 allows), random bytes for CBC.
+    pub(super) fn next_iv(&mut self, iv: &mut [u8], seq: u64) {
+        if self.aead {
+            iv.copy_from_slice(&seq.to_be_bytes());
+        } else if !iv.is_empty() {
+            self.iv_rng.fill_bytes(iv);
+        }
+    }
+
+    /// Checks the lifetime against the clock; the runtime calls it every few milliseconds.
+    pub fn poll_lifetime(&mut self, now: u64) -> Option<LifetimeEvent> {
+        self.lifetime.poll(now, self.counters.bytes)
+    }
+
+    /// The SA's counters as the channel reports them.
+    pub fn report(&self, now: u64, owner: u16) -> SaCountersMsg {
+        let (kb, secs) = self.lifetime.remaining(now, self.counters.bytes);
+        let c = &self.counters;
+        SaCountersMsg {
+            spi: self.spi,
+            direction: Some(self.direction),
+            sa_id: self.sa_id,
+            crypto_map: self.crypto_map.clone(),
+            crypto_map_seq: self.crypto_map_seq,
+            local: self.local.to_string(),
+            remote: self.remote.to_string(),
+            transform: self.transform.to_string(),
+            owner,
+            encaps: c.encaps,
+            encrypt: c.encrypt,
+            digest: c.digest,
+            decaps: c.decaps,
+            decrypt: c.decrypt,
+            verify: c.verify,
+            bytes: c.bytes,
+            send_errors: c.send_errors,
+            recv_errors: c.recv_errors,
+            drops: c.drops_by_name().map(|(n, v)| (n.to_string(), v)).collect(),
+            remaining_seconds: secs,
+            remaining_kilobytes: kb,
+        }
+    }
+}
+
+impl std::fmt::Debug for Sa {
+    /// No keys here: the cipher is opaque.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sa")
+            .field("spi", &format_args!("0x{:08x}", self.spi))
+            .field("direction", &self.direction)
+            .field("sa_id", &self.sa_id)
+            .field("transform", &self.transform.to_string())
+            .field("mode", &self.mode)
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
