@@ -451,3 +451,5 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_esp;
