@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod eal_args;
+pub mod esp_glue;
 pub mod intake;
 pub mod logging;
 pub mod main_loop;

@@ -283,3 +283,232 @@ fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
     let s = counters.snapshot();
     assert_eq!((s.rx, s.tx, s.punted), (4, 1, 2));
 }
+
+/// A queue both ends of which are held in one test thread.
+struct SharedQ<T>(Rc<RefCell<VecDeque<Box<T>>>>);
+impl<T> Clone for SharedQ<T> {
+    fn clone(&self) -> Self {
+        SharedQ(self.0.clone())
+    }
+}
+impl<T> Mailbox<T> for SharedQ<T> {
+    fn try_send(&self, item: Box<T>) -> Result<(), Box<T>> {
+        self.0.borrow_mut().push_back(item);
+        Ok(())
+    }
+    fn try_recv(&self) -> Option<Box<T>> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
+#[derive(Default)]
+struct TwoWorkerWires {
+    rx: [VecDeque<VecPacket>; 2],
+    tx: [Vec<VecPacket>; 2],
+    handoff: [VecDeque<VecPacket>; 2],
+}
+struct WorkerPorts {
+    me: usize,
+    w: Rc<RefCell<TwoWorkerWires>>,
+}
+impl WorkerIo<VecPacket> for WorkerPorts {
+    fn rx_burst(&mut self, port: PortId, out: &mut Vec<VecPacket>, max: usize) {
+        // all frames arrive on worker 0's queues (no RSS in this test)
+        if self.me != 0 {
+            return;
+        }
+        let mut w = self.w.borrow_mut();
+        while out.len() < max {
+            match w.rx[port as usize].pop_front() {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    fn tx_burst(&mut self, port: PortId, pkts: &mut Vec<VecPacket>) {
+        self.w.borrow_mut().tx[port as usize].append(pkts);
+    }
+    fn handoff_send(&mut self, to: WorkerId, pkts: &mut Vec<VecPacket>) {
+        self.w.borrow_mut().handoff[to as usize].extend(pkts.drain(..));
+    }
+    fn handoff_recv(&mut self, out: &mut Vec<VecPacket>, max: usize) {
+        let mut w = self.w.borrow_mut();
+        while out.len() < max {
+            match w.handoff[self.me].pop_front() {
+                Some(p) => out.push(p),
+                None => break,
+            }
+        }
+    }
+    fn punt(&mut self, _: PuntKind, _: PortId, _: VecPacket) -> Result<(), VecPacket> {
+        Ok(())
+    }
+    fn alloc(&mut self) -> Option<VecPacket> {
+        Some(VecPacket::with_room(&[], VecPacket::HEADROOM, 2048))
+    }
+}
+
+#[test]
+fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
+    use super::esp_glue::EspFactory;
+    use super::sa_intake::SaIntake;
+    use crate::config::Config;
+    use crate::esp::{Direction, Sa, SaShard as EspShard};
+
+    let c = Config::parse(
+        "secgw-peer.toml",
+        include_str!("../../../examples/secgw-peer.toml"),
+    )
+    .unwrap();
+    let to: Vec<SharedQ<Update<Sa, Spd>>> = (0..2)
+        .map(|_| SharedQ(Rc::new(RefCell::new(VecDeque::new()))))
+        .collect();
+    let back: Vec<SharedQ<Update<Sa, Spd>>> = (0..2)
+        .map(|_| SharedQ(Rc::new(RefCell::new(VecDeque::new()))))
+        .collect();
+    let mut intake = SaIntake::new(to.clone(), back.clone());
+    let factory = EspFactory {
+        workers: 2,
+        forced_backend: None,
+        now: || 0,
+    };
+    for m in &c.manual_sas {
+        for p in [&m.inbound, &m.outbound] {
+            let reply = intake.handle(
+                &factory,
+                Message::AddSa {
+                    sa_id: m.sa_id,
+                    params: p.clone(),
+                },
+            );
+            assert_eq!(reply, Message::Ack);
+        }
+    }
+    assert_eq!(
+        intake.install_spd(&[]),
+        Message::Ack,
+        "an SPD swap reaches both"
+    );
+    let neighbours = Arc::new(NeighborTable::new(64));
+    neighbours.learn("10.99.0.2".parse().unwrap(), PEER_MAC, 1, 0);
+    let routes = Arc::new(RouteTable::from_config(&c));
+    let ports = vec![
+        PortInfo {
+            mac: IN_MAC,
+            mtu: 1500,
+            role: PortRole::Inside,
+        },
+        PortInfo {
+            mac: OUT_MAC,
+            mtu: 1500,
+            role: PortRole::Outside,
+        },
+    ];
+    let local = LocalAddrs::new(["10.10.1.254".parse().unwrap(), "10.99.0.1".parse().unwrap()]);
+    let mut workers: Vec<Worker<Sa, Spd, EspShard, RouteTable, NeighborTable, _, _>> = (0..2)
+        .map(|me| Worker {
+            me: me as WorkerId,
+            ports: ports.clone(),
+            local: local.clone(),
+            routes: routes.clone(),
+            neighbours: neighbours.clone(),
+            // the configured SPD; the empty one sent above is replaced again below
+            spd: Arc::new(c.spd()),
+            sas: EspShard::new(me as WorkerId, 2),
+            requests: RequestSender::new(channel(16).0),
+            counters: Arc::new(LcoreCounters::default()),
+            intake: to[me].clone(),
+            retired: back[me].clone(),
+            _sa: std::marker::PhantomData,
+        })
+        .collect();
+    let wires = Rc::new(RefCell::new(TwoWorkerWires::default()));
+    let mut ios: Vec<WorkerPorts> = (0..2)
+        .map(|me| WorkerPorts {
+            me,
+            w: wires.clone(),
+        })
+        .collect();
+    let mut st: Vec<Staging<VecPacket>> = (0..2).map(|_| Staging::new(2, 2, BURST)).collect();
+    let spd_msg: Vec<_> = c
+        .spd_rules
+        .iter()
+        .map(|r| crate::channel::SpdRuleMsg {
+            selector: r.selector,
+            protect: r.protect,
+            entry: r.entry,
+        })
+        .collect();
+    assert_eq!(intake.install_spd(&spd_msg), Message::Ack);
+    let run = |workers: &mut Vec<Worker<Sa, Spd, EspShard, RouteTable, NeighborTable, _, _>>,
+               ios: &mut Vec<WorkerPorts>,
+               st: &mut Vec<Staging<VecPacket>>| {
+        for _ in 0..2 {
+            for i in 0..2 {
+                workers[i].iterate(&mut ios[i], &mut st[i]);
+            }
+        }
+    };
+    // the intake is drained at the top of the first iteration
+    run(&mut workers, &mut ios, &mut st);
+    assert_eq!(workers[0].sas.len() + workers[1].sas.len(), 4);
+    let gcm = c.manual_sas[0].sa_id;
+    let cbc = c.manual_sas[1].sa_id;
+    assert_ne!(
+        gcm % 2,
+        cbc % 2,
+        "the two outbound SAs live on different workers"
+    );
+    // one packet per SA, both received by worker 0
+    let to_gcm = ipv4_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [10, 10, 2, 1],
+        proto::UDP,
+        &[0, 1, 0, 2, 0, 12, 0, 0, 9, 9, 9, 9],
+    );
+    let to_cbc = ipv4_frame(
+        IN_MAC,
+        [10, 10, 1, 1],
+        [10, 10, 2, 200],
+        proto::UDP,
+        &[0, 1, 0, 2, 0, 12, 0, 0, 9, 9, 9, 9],
+    );
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&to_gcm));
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&to_cbc));
+    run(&mut workers, &mut ios, &mut st);
+    let spis: Vec<u32> = wires.borrow().tx[1]
+        .iter()
+        .map(|p| u32::from_be_bytes(p.data()[34..38].try_into().unwrap()))
+        .collect();
+    assert_eq!(spis.len(), 2);
+    assert!(spis.contains(&5) && spis.contains(&6));
+    let (c0, c1) = (
+        workers[0].counters.snapshot(),
+        workers[1].counters.snapshot(),
+    );
+    assert_eq!((c0.encaps, c1.encaps), (1, 1), "each SA on its owner only");
+    assert_eq!((c0.handoff_out, c1.handoff_in), (1, 1));
+    // delete the GCM outbound SA while traffic flows: its packets are dropped, never sent
+    let gcm_spi = c.manual_sas[0].outbound.spi;
+    assert_eq!(
+        intake.delete(Direction::Outbound, gcm_spi, gcm),
+        Message::Ack
+    );
+    wires.borrow_mut().tx[1].clear();
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&to_gcm));
+    wires.borrow_mut().rx[0].push_back(VecPacket::new(&to_cbc));
+    run(&mut workers, &mut ios, &mut st);
+    let sent: Vec<Vec<u8>> = wires.borrow().tx[1]
+        .iter()
+        .map(|p| p.data().to_vec())
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(u32::from_be_bytes(sent[0][34..38].try_into().unwrap()), 6);
+    assert!(wires.borrow().tx[0].is_empty());
+    let owner = workers[(gcm % 2) as usize].counters.snapshot();
+    assert_eq!(owner.drops[DropReason::NoSa as usize], 1);
+    // the deleted SA came back to main (with the two old SPDs per worker and the acks)
+    assert!(intake.collect_retired() >= 1);
+    assert_eq!(intake.installed(), 3);
+}
