@@ -33,12 +33,17 @@ build: deps
 unit-test: deps
 	$(CARGO) test --release --workspace
 
-# Interop and namespace tests: need root; each script fails loudly if it cannot run.
+# Interop and namespace tests: need root. Every script runs, even after one fails; each fails
+# loudly (never skips) when it cannot run. The closing line counts them.
 integration-test: build
-	@set -e; for t in tests/integration/*.sh; do \
-	  [ -e "$$t" ] || continue; \
-	  echo "=== $$t"; bash "$$t"; \
-	done
+	@pass=0; fail=0; failed=""; \
+	for t in tests/integration/[0-9]*.sh; do \
+	  echo "=== $$t"; start=$$(date +%s); \
+	  if bash "$$t"; then pass=$$((pass+1)); r=PASS; else fail=$$((fail+1)); failed="$$failed $$t"; r=FAIL; fi; \
+	  echo "=== $$t: $$r ($$(( $$(date +%s) - start )) s)"; \
+	done; \
+	echo "integration: $$pass passed, $$fail failed"; \
+	[ -z "$$failed" ] || { echo "failed:$$failed"; exit 1; }
 
 test: unit-test integration-test
 
