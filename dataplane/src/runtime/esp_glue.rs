@@ -4,7 +4,9 @@
 
 use super::intake::SaStore;
 use super::sa_intake::SaFactory;
+use crate::channel::SaCountersMsg;
 use crate::crypto::{backend_by_name, default_backend};
+use crate::esp::lifetime::LifetimeEvent;
 use crate::esp::sad::{owner_of_sa, owner_of_spi};
 use crate::esp::{Direction, Sa, SaParams, SaShard};
 use crate::pipeline::WorkerId;
@@ -16,8 +18,24 @@ impl SaStore<Sa> for SaShard {
     fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
         SaShard::remove(self, key, inbound)
     }
+    fn report(&self, now: u64, out: &mut Vec<SaCountersMsg>) {
+        let me = self.me();
+        out.extend(self.iter().map(|sa| sa.report(now, me)));
+    }
+    fn poll_lifetimes(&mut self, now: u64, emit: &mut dyn FnMut(u32, Direction, bool, bool)) {
+        for sa in self.iter_mut() {
+            match sa.poll_lifetime(now) {
+                Some(LifetimeEvent::Soft { by_bytes }) => {
+                    emit(sa.spi, sa.direction, false, by_bytes)
+                }
+                Some(LifetimeEvent::Hard { by_bytes }) => {
+                    emit(sa.spi, sa.direction, true, by_bytes)
+                }
+                None => {}
+            }
+        }
+    }
 }
-
 /// Builds SAs for `workers` workers, with a clock for their lifetimes.
 pub struct EspFactory {
     pub workers: u16,
@@ -43,5 +61,72 @@ impl SaFactory<Sa> for EspFactory {
             Direction::Inbound => owner_of_spi(params.spi, self.workers),
             Direction::Outbound => owner_of_sa(sa_id, self.workers),
         }
+    }
+}
+
+/// The SA side of the control channel on the main lcore, over the ESP module.
+pub struct EspControl<M> {
+    pub intake: super::sa_intake::SaIntake<Sa, M>,
+    pub factory: EspFactory,
+    /// How long DumpCounters/DumpSas wait for the workers' reports.
+    pub report_timeout: std::time::Duration,
+    next_spi: u32,
+}
+
+impl<M> EspControl<M>
+where
+    M: super::intake::Mailbox<super::intake::Update<Sa, crate::spd::Spd>>,
+{
+    pub fn new(intake: super::sa_intake::SaIntake<Sa, M>, factory: EspFactory) -> Self {
+        EspControl {
+            intake,
+            factory,
+            report_timeout: std::time::Duration::from_millis(200),
+            // SPIs the dataplane hands out start high, away from static ones
+            next_spi: 0x1000_0000,
+        }
+    }
+
+    /// Every SA's counters, asked of the workers and waited for (bounded).
+    pub fn dump(&mut self) -> Vec<SaCountersMsg> {
+        let want = self.intake.request_reports();
+        let mut out = Vec::new();
+        let mut got = 0;
+        let deadline = std::time::Instant::now() + self.report_timeout;
+        while got < want && std::time::Instant::now() < deadline {
+            got += self.intake.take_reports(&mut out);
+            std::hint::spin_loop();
+        }
+        if got < want {
+            log::warn!(
+                "%DATAPLANE-4-REPORT: {} of {want} workers did not report in time",
+                want - got
+            );
+        }
+        out.sort_by_key(|s| (s.sa_id, s.spi));
+        out
+    }
+}
+
+impl<M> super::main_loop::SaControl for EspControl<M>
+where
+    M: super::intake::Mailbox<super::intake::Update<Sa, crate::spd::Spd>>,
+{
+    fn handle(&mut self, msg: crate::channel::Message) -> crate::channel::Message {
+        use crate::channel::Message;
+        match msg {
+            Message::AllocateSpi { owner } => {
+                let owner = owner.unwrap_or((self.next_spi % self.factory.workers as u32) as u16);
+                let spi =
+                    crate::esp::sad::spi_for_owner(self.next_spi, owner, self.factory.workers);
+                self.next_spi = spi.wrapping_add(1).max(0x1000_0000);
+                Message::SpiAllocated { spi, owner }
+            }
+            Message::DumpSas => Message::Sas { sas: self.dump() },
+            other => self.intake.handle(&self.factory, other),
+        }
+    }
+    fn sa_counters(&mut self) -> Vec<SaCountersMsg> {
+        self.dump()
     }
 }

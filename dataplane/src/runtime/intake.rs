@@ -10,6 +10,9 @@
 
 use std::sync::Arc;
 
+use crate::channel::SaCountersMsg;
+use crate::esp::Direction;
+
 /// A single-producer single-consumer queue of boxes (DPDK `rte_ring` in the runtime).
 pub trait Mailbox<T> {
     /// Enqueues; gives the box back when full.
@@ -26,6 +29,9 @@ pub enum Update<Sa, Spd> {
     DeleteSa { key: u32, inbound: bool },
     /// Use this SPD from the next burst on.
     InstallSpd(Arc<Spd>),
+    /// Main asks for the counters of the worker's SAs; the worker sends the box back with
+    /// `reports` filled (a management request, not per packet: it may allocate).
+    Report { reports: Vec<SaCountersMsg> },
     /// Sent back by the worker: everything it let go of, for main to drop.
     Retired {
         sa: Option<Box<Sa>>,
@@ -39,6 +45,11 @@ pub trait SaStore<Sa> {
     fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>>;
     /// Removes the SA with `key`.
     fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>>;
+    /// Appends the counters of every SA (clock `now` in seconds for remaining lifetimes).
+    fn report(&self, _now: u64, _out: &mut Vec<SaCountersMsg>) {}
+    /// Checks the SAs' lifetimes at `now`; each crossing is reported once through `emit`
+    /// as (SPI, direction, hard, by_bytes).
+    fn poll_lifetimes(&mut self, _now: u64, _emit: &mut dyn FnMut(u32, Direction, bool, bool)) {}
 }
 
 /// Drains a worker's queue, applying every change, and returns the boxes on `back`. At most
@@ -81,6 +92,10 @@ where
                 sa: None,
                 spd: Some(std::mem::replace(spd, new)),
             },
+            Update::Report { mut reports } => {
+                store.report(super::clock::now_secs(), &mut reports);
+                Update::Report { reports }
+            }
             r @ Update::Retired { .. } => r,
         };
         *update = retired;

@@ -146,6 +146,37 @@ impl MainLoop {
                             io.send_copy(port, &frame[..len]);
                         }
                     }
+                    Request::Expire {
+                        spi,
+                        direction,
+                        hard,
+                        by_bytes,
+                    } => {
+                        let (tag, what) = if hard {
+                            ("HARD", "expired")
+                        } else {
+                            ("SOFT", "reached its soft lifetime")
+                        };
+                        log::info!(
+                            "%CRYPTO-6-SA_{tag}_EXPIRE: {direction:?} SA spi 0x{spi:x} {what} (by {})",
+                            if by_bytes { "kilobytes" } else { "seconds" }
+                        );
+                        if let Some(c) = self.control.as_mut() {
+                            c.broadcast(&if hard {
+                                Message::HardExpire {
+                                    spi,
+                                    direction,
+                                    by_bytes,
+                                }
+                            } else {
+                                Message::SoftExpire {
+                                    spi,
+                                    direction,
+                                    by_bytes,
+                                }
+                            });
+                        }
+                    }
                     Request::Acquire {
                         sa,
                         src,

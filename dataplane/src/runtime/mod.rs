@@ -1,6 +1,7 @@
 //! The DPDK process: EAL, mempools, ports, worker lcores running the pipeline, and the main
 //! lcore's management loop.
 
+pub mod clock;
 pub mod control;
 pub mod eal_args;
 pub mod esp_glue;

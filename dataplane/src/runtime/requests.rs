@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::spsc::{Consumer, Producer};
+use crate::esp::Direction;
 use crate::pipeline::{IpInfo, PortId, SlowPathRequests};
 
 /// One request from a worker.
@@ -20,6 +21,13 @@ pub enum Request {
         protocol: u8,
         sport: u16,
         dport: u16,
+    },
+    /// An SA crossed its soft or hard lifetime.
+    Expire {
+        spi: u32,
+        direction: Direction,
+        hard: bool,
+        by_bytes: bool,
     },
 }
 
@@ -45,6 +53,16 @@ impl RequestSender {
     /// unanswered request is repeated on the next one).
     pub fn new_iteration(&mut self) {
         self.last_resolve = None;
+    }
+
+    /// Reports a lifetime crossing.
+    pub fn expire(&mut self, spi: u32, direction: Direction, hard: bool, by_bytes: bool) {
+        self.send(Request::Expire {
+            spi,
+            direction,
+            hard,
+            by_bytes,
+        });
     }
 
     fn send(&mut self, r: Request) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::intake::{Mailbox, Update};
-use crate::channel::{Message, SpdRuleMsg};
+use crate::channel::{Message, SaCountersMsg, SpdRuleMsg};
 use crate::esp::{Direction, SaParams};
 use crate::pipeline::WorkerId;
 use crate::spd::{Spd, SpdRule};
@@ -134,6 +134,35 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
             while let Some(b) = q.try_recv() {
                 drop(b);
                 n += 1;
+            }
+        }
+        n
+    }
+
+    /// Asks every worker for its SAs' counters; returns how many requests went out.
+    pub fn request_reports(&mut self) -> usize {
+        let mut sent = 0;
+        for q in &self.to_workers {
+            let r = Update::Report {
+                reports: Vec::with_capacity(16),
+            };
+            if q.try_send(Box::new(r)).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Drains the return queues: SA reports are appended to `out` (and counted in the
+    /// result), everything else is dropped as in [`SaIntake::collect_retired`].
+    pub fn take_reports(&mut self, out: &mut Vec<SaCountersMsg>) -> usize {
+        let mut n = 0;
+        for q in &self.from_workers {
+            while let Some(b) = q.try_recv() {
+                if let Update::Report { reports } = *b {
+                    out.extend(reports);
+                    n += 1;
+                }
             }
         }
         n

@@ -202,6 +202,7 @@ fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
         intake: Q::<Update<(), Spd>>(RefCell::new(VecDeque::new())),
         retired: Q::<Update<(), Spd>>(RefCell::new(VecDeque::new())),
         _sa: std::marker::PhantomData,
+        lifetimes_checked: 0,
     };
     let mut main = MainLoop::new(
         None,
@@ -420,6 +421,7 @@ fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
             intake: to[me].clone(),
             retired: back[me].clone(),
             _sa: std::marker::PhantomData,
+            lifetimes_checked: 0,
         })
         .collect();
     let wires = Rc::new(RefCell::new(TwoWorkerWires::default()));
@@ -511,4 +513,12 @@ fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
     // the deleted SA came back to main (with the two old SPDs per worker and the acks)
     assert!(intake.collect_retired() >= 1);
     assert_eq!(intake.installed(), 3);
+    // per-SA counters come back from the owners
+    assert_eq!(intake.request_reports(), 2);
+    run(&mut workers, &mut ios, &mut st);
+    let mut reports = Vec::new();
+    assert_eq!(intake.take_reports(&mut reports), 2);
+    assert_eq!(reports.len(), 3);
+    let cbc_out = reports.iter().find(|r| r.spi == 6).unwrap();
+    assert_eq!((cbc_out.encaps, cbc_out.owner), (2, (cbc % 2) as u16));
 }

@@ -31,6 +31,8 @@ pub struct Worker<Sa, Spd, A, R, N, In, Back> {
     pub intake: In,
     pub retired: Back,
     pub _sa: std::marker::PhantomData<fn() -> Sa>,
+    /// The clock second at which lifetimes were last checked.
+    pub lifetimes_checked: u64,
 }
 
 impl<Sa, Spd, A, R, N, In, Back> Worker<Sa, Spd, A, R, N, In, Back>
@@ -56,6 +58,15 @@ where
             INTAKE_PER_ITERATION,
         );
         self.requests.new_iteration();
+        let now = super::clock::now_secs();
+        if now != self.lifetimes_checked {
+            self.lifetimes_checked = now;
+            let requests = &mut self.requests;
+            self.sas
+                .poll_lifetimes(now, &mut |spi, dir, hard, by_bytes| {
+                    requests.expire(spi, dir, hard, by_bytes)
+                });
+        }
         let mut cx = Context {
             me: self.me,
             ports: &self.ports,
