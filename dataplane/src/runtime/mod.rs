@@ -20,3 +20,5 @@ pub mod worker_loop;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_threads;

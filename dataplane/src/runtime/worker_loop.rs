@@ -2,6 +2,7 @@
 //! changes waiting in its intake queue, then runs one pipeline iteration over its RX queues
 //! and its handoff ring. It runs until the stop flag is raised.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::intake::{drain, Mailbox, SaStore, Update};
@@ -81,7 +82,7 @@ where
         poll_once(&mut cx, io, st)
     }
 
-    /// Polls until the stop flag is raised.
+    /// Polls until SIGINT/SIGTERM (the process-wide stop flag).
     pub fn run<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>)
     where
         P: PacketBuf,
@@ -89,6 +90,18 @@ where
         IO: WorkerIo<P>,
     {
         while !stop_requested() {
+            self.iterate(io, st);
+        }
+    }
+
+    /// Polls until `stop` is set (tests, and runtimes that stop workers one by one).
+    pub fn run_until<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>, stop: &AtomicBool)
+    where
+        P: PacketBuf,
+        A: SaShard<P> + SaStore<Sa>,
+        IO: WorkerIo<P>,
+    {
+        while !stop.load(Ordering::Relaxed) {
             self.iterate(io, st);
         }
     }
