@@ -20,8 +20,8 @@ pub mod crypto;
 pub mod esp;
 pub mod l3;
 pub mod packet;
-pub mod spd;
 pub mod pipeline;
+pub mod spd;
 pub mod wire;
 
 #[cfg(feature = "dpdk")]
