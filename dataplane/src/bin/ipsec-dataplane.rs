@@ -67,14 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The DPDK layer (dataplane/src/dpdk: EAL, mempools, ports, rings) is not in the tree
-    // yet, so the process cannot own ports. Say so instead of pretending to run.
-    log::error!(
-        "%DATAPLANE-3-NODPDK: {}: configuration valid ({} interfaces, {} SA pairs), but this \
-         build has no DPDK port layer yet; only --check works",
-        path.display(),
-        config.interfaces.len(),
-        config.manual_sas.len()
-    );
-    ExitCode::from(2)
+    match runtime::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("%DATAPLANE-3-FATAL: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod control;
+pub mod dpdk_run;
 pub mod eal_args;
 pub mod esp_glue;
 pub mod intake;
@@ -22,3 +23,4 @@ pub mod worker_loop;
 mod tests;
 #[cfg(test)]
 mod tests_threads;
+pub use dpdk_run::run;
