@@ -2,8 +2,9 @@
 //!
 //! - EAL from the config ([`setup::eal_argv`]); one mbuf pool (socket 0).
 //! - Each `[[interface]]` is a port (config order) with one RX and one TX queue per worker
-//!   when the device has them. A worker polls RX queue `w` of every port and sends on TX
-//!   queue `w`; workers beyond the device's queue count only process handoffs. The main lcore
+//!   (RSS spreads flows over the RX queues). A worker polls RX queue `w` of every port and
+//!   sends on TX queue `w`; a device with fewer TX queues than workers is refused, a device
+//!   with fewer RX queues leaves the extra workers to handoffs. The main lcore
 //!   never touches a TX queue: its frames (ARP/ND, echo replies) go through worker 0.
 //! - Queues between lcores are [`spsc`] rings (lock-free, no allocation per item): handoffs
 //!   between every ordered pair of workers, punts worker -> main, main's frames -> worker 0,
@@ -100,7 +101,7 @@ impl WorkerIo<Mbuf> for DpdkWorkerIo {
     }
     fn tx_burst(&mut self, port: PortId, pkts: &mut Vec<Mbuf>) {
         let p = &self.ports[port as usize];
-        p.tx_burst(self.me as u16 % p.tx_queues, pkts);
+        p.tx_burst(self.me as u16, pkts);
     }
     fn handoff_send(&mut self, to: WorkerId, pkts: &mut Vec<Mbuf>) {
         if let Some(q) = self.handoff_to[to as usize].as_mut() {
@@ -190,6 +191,14 @@ pub fn run(config: Config) -> Result<(), String> {
             p.rx_queues,
             p.tx_queues
         );
+        // A TX queue is owned by one worker (no lock on it), so every worker needs its own.
+        if (p.tx_queues as usize) < n {
+            return Err(format!(
+                "interface {} ({}) has {} TX queues for {n} workers; give the device more \
+                 queues (net_af_packet: qpairs={n}) or use fewer workers",
+                iface.name, iface.device, p.tx_queues
+            ));
+        }
         ports.push(p);
     }
     let macs: Vec<[u8; 6]> = ports.iter().map(Port::mac).collect();
