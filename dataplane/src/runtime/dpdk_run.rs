@@ -79,6 +79,8 @@ struct DpdkWorkerIo {
     /// Frames the main lcore wants sent (worker 0 only).
     from_main: Option<Consumer<(PortId, Mbuf)>>,
     tx_one: Vec<Mbuf>,
+    /// Multi-segment frames dropped on receive.
+    chained_dropped: u64,
 }
 
 impl WorkerIo<Mbuf> for DpdkWorkerIo {
@@ -97,6 +99,11 @@ impl WorkerIo<Mbuf> for DpdkWorkerIo {
         let p = &self.ports[port as usize];
         if (self.me as u16) < p.rx_queues {
             p.rx_burst(self.me as u16, out, max);
+            // The ESP engine takes single-segment buffers only (packet.rs): a chained mbuf
+            // (jumbo frame, scattered RX) is dropped here and counted.
+            let before = out.len();
+            out.retain(|m| m.segments() == 1);
+            self.chained_dropped += (before - out.len()) as u64;
         }
     }
     fn tx_burst(&mut self, port: PortId, pkts: &mut Vec<Mbuf>) {
@@ -273,6 +280,7 @@ pub fn run(config: Config) -> Result<(), String> {
             punt: punt_p,
             from_main: if w == 0 { from_main.take() } else { None },
             tx_one: Vec::with_capacity(1),
+            chained_dropped: 0,
         };
         launches.push((lcore, worker, io));
     }
@@ -316,6 +324,11 @@ pub fn run(config: Config) -> Result<(), String> {
             );
             while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
                 worker.iterate(&mut io, &mut st);
+                if io.chained_dropped > 0 {
+                    let unsupported = crate::pipeline::DropReason::Unsupported as usize;
+                    worker.counters.drops[unsupported].add(io.chained_dropped);
+                    io.chained_dropped = 0;
+                }
             }
         })?;
     }
