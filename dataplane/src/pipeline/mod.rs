@@ -308,6 +308,12 @@ impl Pipeline {
         let Some(port) = cx.ports.get(hop.port as usize) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
+        // Resolve before encrypting: a packet dropped after encryption would burn a sequence
+        // number (the peer would see a gap) and count an encap that never left.
+        if cx.neighbours.lookup(hop.port, hop.via).is_none() {
+            cx.requests.resolve(hop.port, hop.via);
+            return Verdict::Drop(DropReason::NoNeighbour);
+        }
         // Drop the Ethernet header and any Ethernet padding behind the IP packet.
         let trailer = pkt.len() - ip.l3_off - ip.ip_len;
         if !pkt.adj(ip.l3_off) || !pkt.trim(trailer) {
