@@ -426,7 +426,11 @@ fn too_big_reports_the_mtu_left_after_esp() {
     let fits = udp4("10.1.0.1", "10.2.0.1", max - 28);
     let mut p = VecPacket::new(&fits);
     o.encap(&mut p, 1500).unwrap();
-    assert_eq!(p.len(), 1496, "the largest packet that fits: 1440 whole blocks");
+    assert_eq!(
+        p.len(),
+        1496,
+        "the largest packet that fits: 1440 whole blocks"
+    );
     let mut f = framed(p.data());
     i.decap(&mut f, ETH, ETH + 20).unwrap();
     let big = udp4("10.1.0.1", "10.2.0.1", max - 27);
