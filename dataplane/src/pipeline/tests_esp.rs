@@ -268,3 +268,29 @@ fn protected_traffic_without_an_sa_is_dropped_and_acquired() {
     assert_eq!(gw1.counters.drops_of(DropReason::NoSa), 1);
     assert_eq!(gw1.requests.acquire.len(), 1);
 }
+
+#[test]
+fn an_unresolved_peer_costs_no_sequence_number() {
+    let (mut gw1, _) = gateways();
+    gw1.neighbours = neighbours(&[]);
+    let f = udp_frame(IN_MAC, [10, 10, 1, 1], [10, 10, 2, 1], b"first", true);
+    gw1.io.rx[0].push_back(VecPacket::new(&f));
+    gw1.poll();
+    assert_eq!(gw1.counters.drops_of(DropReason::NoNeighbour), 1);
+    assert_eq!(gw1.counters.encaps.get(), 0);
+    assert_eq!(
+        gw1.requests.resolve,
+        vec![(1, "10.99.0.2".parse().unwrap())]
+    );
+    assert!(gw1
+        .neighbours
+        .learn("10.99.0.2".parse().unwrap(), PEER_MAC, 1, 0));
+    gw1.io.rx[0].push_back(VecPacket::new(&f));
+    gw1.poll();
+    let esp = gw1.io.tx[1].pop().expect("sent once resolved");
+    assert_eq!(
+        u32::from_be_bytes(esp.data()[38..42].try_into().unwrap()),
+        1,
+        "sequence 1"
+    );
+}
