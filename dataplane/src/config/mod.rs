@@ -92,6 +92,15 @@ pub struct Route {
     pub interface: usize,
 }
 
+/// A static neighbour (`arp A.B.C.D H.H.H ARPA`): never aged, never resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticArp {
+    pub address: IpAddr,
+    pub mac: [u8; 6],
+    /// Index into [`Config::interfaces`].
+    pub interface: usize,
+}
+
 /// `crypto ipsec transform-set NAME ...`
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransformSet {
@@ -156,6 +165,7 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
     pub interfaces: Vec<Interface>,
     pub routes: Vec<Route>,
+    pub static_arp: Vec<StaticArp>,
     pub transform_sets: BTreeMap<String, TransformSet>,
     pub access_lists: BTreeMap<String, Vec<Ace>>,
     pub crypto_maps: BTreeMap<String, Vec<CryptoMapEntry>>,

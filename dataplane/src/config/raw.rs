@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub route: Vec<Spanned<RawRoute>>,
     #[serde(default)]
+    pub arp: Vec<Spanned<RawArp>>,
+    #[serde(default)]
     pub transform_set: BTreeMap<String, Spanned<RawTransformSet>>,
     #[serde(default)]
     pub access_list: BTreeMap<String, Vec<Spanned<RawAce>>>,
@@ -86,6 +88,15 @@ impl OneOrMany {
 pub struct RawRoute {
     pub prefix: Spanned<String>,
     pub next_hop: Option<Spanned<String>>,
+    pub interface: Option<Spanned<String>>,
+}
+
+/// `arp A.B.C.D H.H.H ARPA` (and the IPv6 equivalent, `ipv6 neighbor`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArp {
+    pub address: Spanned<String>,
+    pub mac: Spanned<String>,
     pub interface: Option<Spanned<String>>,
 }
 

@@ -193,3 +193,27 @@ fn transform_words() {
     assert!(parse_transform(&w("esp-null")).is_ok());
     assert!(parse_transform(&w("esp-des esp-md5-hmac extra")).is_err());
 }
+
+#[test]
+fn static_arp_entries() {
+    let c = Config::parse(
+        "t.toml",
+        &format!("{BASE}\n[[arp]]\naddress = \"192.0.2.2\"\nmac = \"0200.0000.0002\"\n"),
+    )
+    .unwrap();
+    assert_eq!(c.static_arp.len(), 1);
+    assert_eq!(c.static_arp[0].mac, [2, 0, 0, 0, 0, 2]);
+    assert_eq!(c.static_arp[0].interface, 1);
+    let e = err(&format!(
+        "{BASE}\n[[arp]]\naddress = \"192.0.2.2\"\nmac = \"02:00:00:00:02\"\n"
+    ));
+    assert!(e.reason.contains("not a MAC address"), "{e}");
+    let e = err(&format!(
+        "{BASE}\n[[arp]]\naddress = \"198.51.100.1\"\nmac = \"02:00:00:00:00:02\"\n"
+    ));
+    assert!(e.reason.contains("on no interface's network"), "{e}");
+    assert_eq!(
+        validate::parse_mac("02-00-00-00-00-0a").unwrap(),
+        [2, 0, 0, 0, 0, 10]
+    );
+}

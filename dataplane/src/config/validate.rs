@@ -53,6 +53,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         dataplane,
         interface,
         route,
+        arp,
         transform_set,
         access_list,
         crypto_map,
@@ -69,6 +70,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let dataplane = dataplane_config(&cx, dataplane)?;
     let interfaces = interfaces(&cx, &interface, &crypto_map)?;
     let routes = routes(&cx, &route, &interfaces)?;
+    let static_arp = static_arp(&cx, &arp, &interfaces)?;
     let transform_sets = transform_sets(&cx, &transform_set)?;
     let access_lists = access_lists(&cx, &access_list)?;
     let maps = crypto_maps(&cx, crypto_map, &interfaces, &transform_sets, &access_lists)?;
@@ -79,6 +81,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         dataplane,
         interfaces,
         routes,
+        static_arp,
         transform_sets,
         access_lists,
         crypto_maps: maps.entries,
@@ -324,6 +327,64 @@ fn routes(
         out.push(Route {
             prefix,
             next_hop,
+            interface,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a MAC address as `02:00:00:00:00:01`, `02-00-...` or IOS's `0200.0000.0001`.
+pub(crate) fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    let ok_shape = s.split([':', '-']).count() == 6 || s.split('.').count() == 3;
+    match hex::decode(&hex) {
+        Ok(b) if b.len() == 6 && ok_shape => Ok(b.try_into().unwrap()),
+        _ => Err(format!("{s:?} is not a MAC address")),
+    }
+}
+
+fn static_arp(
+    cx: &Ctx,
+    raw: &[Spanned<RawArp>],
+    interfaces: &[Interface],
+) -> Result<Vec<StaticArp>, ConfigError> {
+    let mut out: Vec<StaticArp> = Vec::new();
+    for ra in raw {
+        let a = ra.get_ref();
+        let address: IpAddr = a.address.get_ref().parse().map_err(|_| {
+            cx.err_at(
+                &a.address,
+                format!("{:?} is not an IP address", a.address.get_ref()),
+            )
+        })?;
+        let mac = parse_mac(a.mac.get_ref()).map_err(|e| cx.err_at(&a.mac, e))?;
+        let interface = match &a.interface {
+            Some(n) => interfaces
+                .iter()
+                .position(|i| &i.name == n.get_ref())
+                .ok_or_else(|| cx.err_at(n, format!("no interface named {}", n.get_ref())))?,
+            None => interfaces
+                .iter()
+                .position(|i| i.addresses.iter().any(|p| p.contains(address)))
+                .ok_or_else(|| {
+                    cx.err_at(
+                        &a.address,
+                        format!("{address} is on no interface's network; name the interface"),
+                    )
+                })?,
+        };
+        if out.iter().any(|o| o.address == address) {
+            return Err(cx.err_at(
+                &a.address,
+                format!("a static ARP entry for {address} is defined twice"),
+            ));
+        }
+        out.push(StaticArp {
+            address,
+            mac,
             interface,
         });
     }

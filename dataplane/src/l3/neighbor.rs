@@ -18,6 +18,8 @@ use crate::pipeline::{Neighbours, PortId};
 /// 56..64.
 const STATE_VALID: u64 = 1;
 const STATE_PENDING: u64 = 2;
+/// Configured (`arp A.B.C.D H.H.H ARPA`): valid, never aged, never overwritten by learning.
+const STATE_STATIC: u64 = 3;
 
 #[derive(Default)]
 struct Slot {
@@ -112,7 +114,7 @@ impl NeighborTable {
             }
             if k == key {
                 return match w >> 56 {
-                    STATE_VALID => Lookup::Reachable {
+                    STATE_VALID | STATE_STATIC => Lookup::Reachable {
                         mac: (w & 0xffff_ffff_ffff).to_be_bytes()[2..8]
                             .try_into()
                             .unwrap(),
@@ -142,7 +144,11 @@ impl NeighborTable {
             if k == 0 {
                 return Some(free.unwrap_or(i));
             }
-            if state != STATE_VALID && state != STATE_PENDING && free.is_none() {
+            if state != STATE_VALID
+                && state != STATE_PENDING
+                && state != STATE_STATIC
+                && free.is_none()
+            {
                 free = Some(i);
             }
             i = (i + 1) & self.mask;
@@ -153,15 +159,29 @@ impl NeighborTable {
     /// Records a binding learned from an ARP reply/request or an NA (main lcore only).
     /// Returns false when the table is full.
     pub fn learn(&self, ip: IpAddr, mac: [u8; 6], port: PortId, now: u64) -> bool {
+        self.put(ip, mac, port, now, STATE_VALID)
+    }
+
+    /// Adds a configured entry, which never ages and which learning does not replace.
+    pub fn add_static(&self, ip: IpAddr, mac: [u8; 6], port: PortId) -> bool {
+        self.put(ip, mac, port, 0, STATE_STATIC)
+    }
+
+    fn put(&self, ip: IpAddr, mac: [u8; 6], port: PortId, now: u64, state: u64) -> bool {
         let key = key_of(ip);
         let Some(i) = self.slot_for(key) else {
             return false;
         };
+        let s = &self.slots[i];
+        if state != STATE_STATIC && s.word.load(Ordering::Relaxed) >> 56 == STATE_STATIC {
+            // A configured entry wins over what the wire says.
+            return true;
+        }
         let mut m = [0u8; 8];
         m[2..].copy_from_slice(&mac);
-        let word = u64::from_be_bytes(m) | ((port as u64 & 0xff) << 48) | (STATE_VALID << 56);
-        self.write(&self.slots[i], key, word);
-        self.slots[i].stamp.store(now, Ordering::Relaxed);
+        let word = u64::from_be_bytes(m) | ((port as u64 & 0xff) << 48) | (state << 56);
+        self.write(s, key, word);
+        s.stamp.store(now, Ordering::Relaxed);
         true
     }
 
@@ -178,6 +198,7 @@ impl NeighborTable {
         let state = s.word.load(Ordering::Relaxed) >> 56;
         if k == key
             && (state == STATE_VALID
+                || state == STATE_STATIC
                 || (state == STATE_PENDING && now < s.stamp.load(Ordering::Relaxed) + 1))
         {
             return false;
@@ -210,7 +231,7 @@ impl NeighborTable {
         let mut out = Vec::new();
         for s in self.slots.iter() {
             let (k, w) = self.read(s);
-            if k != 0 && w >> 56 == STATE_VALID {
+            if k != 0 && matches!(w >> 56, STATE_VALID | STATE_STATIC) {
                 let v6 = std::net::Ipv6Addr::from(k);
                 let ip = match v6.to_ipv4_mapped() {
                     Some(v4) => IpAddr::V4(v4),
@@ -263,6 +284,12 @@ mod tests {
         // the slot is reused
         assert!(t.learn(ip("10.0.0.9"), [2, 0, 0, 0, 0, 9], 1, 1300));
         assert_eq!(t.entries().len(), 1);
+        // static entries never age and are not overwritten by learning
+        assert!(t.add_static(ip("10.0.0.2"), [2, 0, 0, 0, 0, 0x22], 1));
+        assert!(t.learn(ip("10.0.0.2"), [2, 0, 0, 0, 0, 0x33], 1, 1300));
+        assert!(!t.start_resolving(ip("10.0.0.2"), 1300));
+        assert_eq!(t.age(1_000_000, 10), 1);
+        assert_eq!(t.lookup(1, ip("10.0.0.2")), Some([2, 0, 0, 0, 0, 0x22]));
     }
 
     #[test]
