@@ -213,6 +213,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let local = setup::local_addrs(&config);
     let routes = Arc::new(RouteTable::from_config(&config));
     let neighbours = Arc::new(NeighborTable::new(4096));
+    // Configured neighbours (`arp A.B.C.D H.H.H ARPA`): ports are numbered as the interfaces.
+    for a in &config.static_arp {
+        neighbours.add_static(a.address, a.mac, a.interface as PortId);
+    }
 
     // queues
     let mut handoff_tx: Vec<Vec<Option<Producer<Mbuf>>>> =
