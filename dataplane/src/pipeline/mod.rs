@@ -262,27 +262,73 @@ impl Pipeline {
                     Self::forward_ip(cx, pkt, false)
                 }
             },
-            Class::Transit(ip) => match role {
-                PortRole::Inside => match cx.policy.outbound(&ip) {
-                    PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
-                    PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
-                    PolicyAction::Protect(sa) => match cx.sas.outbound(sa) {
-                        None => {
-                            cx.requests.acquire(sa, &ip);
-                            Verdict::Drop(DropReason::NoSa)
+            // Transport-mode ESP between two protected hosts passes through us addressed to
+            // the far host: it is ours when its SPI is one of our inbound SAs.
+            // (Any port: a handed-off frame is processed as if from the inside.)
+            Class::Transit(ip)
+                if ip.protocol == classify::PROTO_ESP
+                    && !ip.fragment
+                    && ip.l4_off + 8 <= ip.l3_off + ip.ip_len =>
+            {
+                let d = pkt.data();
+                let spi = u32::from_be_bytes([
+                    d[ip.l4_off],
+                    d[ip.l4_off + 1],
+                    d[ip.l4_off + 2],
+                    d[ip.l4_off + 3],
+                ]);
+                match cx.sas.owner_of_spi(spi) {
+                    Some(owner) if owner != cx.me => Verdict::Handoff(owner),
+                    Some(_) => {
+                        if let Err(reason) = cx.sas.decap(pkt, ip.l3_off, ip.l4_off, false) {
+                            return Verdict::Drop(reason);
                         }
-                        Some((owner, _)) if owner != cx.me => Verdict::Handoff(owner),
-                        Some((_, peer)) => Self::protect(cx, pkt, &ip, sa, peer),
-                    },
-                },
-                PortRole::Outside => {
-                    if cx.policy.inbound_plaintext_allowed(&ip) {
-                        Self::forward_frame(cx, pkt, &ip)
-                    } else {
-                        Verdict::Drop(DropReason::PlainPolicyViolation)
+                        cx.counters.decaps.inc();
+                        Self::forward_ip(cx, pkt, false)
                     }
+                    // someone else's ESP: ordinary transit
+                    None => Self::transit(cx, role, pkt, ip),
                 }
+            }
+            Class::Transit(ip) => Self::transit(cx, role, pkt, ip),
+        }
+    }
+
+    /// A packet neither for us nor ESP of ours: the SPD decides.
+    fn transit<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        role: PortRole,
+        pkt: &mut P,
+        ip: IpInfo,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        match role {
+            PortRole::Inside => match cx.policy.outbound(&ip) {
+                PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
+                PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
+                PolicyAction::Protect(sa) => match cx.sas.outbound(sa) {
+                    None => {
+                        cx.requests.acquire(sa, &ip);
+                        Verdict::Drop(DropReason::NoSa)
+                    }
+                    Some((owner, _)) if owner != cx.me => Verdict::Handoff(owner),
+                    Some((_, peer)) => Self::protect(cx, pkt, &ip, sa, peer),
+                },
             },
+            PortRole::Outside => {
+                if cx.policy.inbound_plaintext_allowed(&ip) {
+                    Self::forward_frame(cx, pkt, &ip)
+                } else {
+                    Verdict::Drop(DropReason::PlainPolicyViolation)
+                }
+            }
         }
     }
 
