@@ -169,8 +169,14 @@ def build(a, sa_doc):
 
 
 def count_markers(pcap):
+    """Counts the generated echo requests by case. Only requests count: the host answers the
+    valid ones, and its echo replies (which carry the same marker) go through the same link."""
     c = Counter()
     for p in rdpcap(pcap):
+        if p.haslayer(ICMP) and p[ICMP].type != 8:
+            continue
+        if p.haslayer(IPv6) and not p.haslayer(ICMPv6EchoRequest):
+            continue
         m = MARK.search(bytes(p))
         if m:
             c[m.group(1).decode()] += 1
