@@ -142,10 +142,10 @@ fn run(args: Args) -> Result<(), String> {
                 }
                 for l in &cs.lcores {
                     println!(
-                        "lcore {} (worker {}): rx {} tx {} handoff in {} out {} punted {} bursts {}",
-                        l.lcore, l.worker, l.rx, l.tx, l.handoff_in, l.handoff_out, l.punted, l.bursts
+                        "lcore {} (worker {}): rx {} tx {} encaps {} decaps {} handoff in {} out {} punted {} bursts {}",
+                        l.lcore, l.worker, l.rx, l.tx, l.encaps, l.decaps, l.handoff_in, l.handoff_out, l.punted, l.bursts
                     );
-                    for (r, n) in &l.drops {
+                    for (r, n) in l.drops.iter().filter(|(_, n)| **n > 0) {
                         println!("  drop {r}: {n}");
                     }
                 }

@@ -79,6 +79,9 @@ pub struct LcoreCountersMsg {
     pub handoff_out: u64,
     pub punted: u64,
     pub bursts: u64,
+    /// Packets this lcore encapsulated / decapsulated (for any SA: only an SA's owner does).
+    pub encaps: u64,
+    pub decaps: u64,
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 

@@ -109,6 +109,8 @@ pub fn lcore_counters_msg(lcore: u32, worker: u16, s: &CounterSnapshot) -> Lcore
         handoff_out: s.handoff_out,
         punted: s.punted,
         bursts: s.bursts,
+        encaps: s.encaps,
+        decaps: s.decaps,
         drops: DropReason::ALL
             .iter()
             .zip(s.drops.iter())
