@@ -45,7 +45,11 @@ integration-test: build
 	echo "integration: $$pass passed, $$fail failed"; \
 	[ -z "$$failed" ] || { echo "failed:$$failed"; exit 1; }
 
-test: unit-test integration-test
+# Both suites run even when the first fails; the target fails if either did.
+test: build
+	@rc=0; $(MAKE) --no-print-directory unit-test || rc=1; \
+	$(MAKE) --no-print-directory integration-test || rc=1; \
+	exit $$rc
 
 demo: build
 	bash scripts/demo.sh

@@ -259,7 +259,7 @@ impl Neighbours for NeighborTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
     use std::sync::Arc;
 
     fn ip(s: &str) -> IpAddr {
@@ -317,17 +317,18 @@ mod tests {
     #[test]
     fn readers_never_see_torn_entries() {
         // The writer flips one entry between two MACs whose bytes all differ, and changes
-        // the port with it; a torn read would mix them.
+        // the port with it; a torn read would mix them. It keeps writing until every reader
+        // has read many times (on a loaded machine the readers may start late).
         let t = Arc::new(NeighborTable::new(16));
         let stop = Arc::new(AtomicBool::new(false));
         let a = ([0x11u8; 6], 1 as PortId);
         let b = ([0x22u8; 6], 2 as PortId);
         t.learn(ip("10.0.0.1"), a.0, a.1, 0);
+        let counts: Arc<Vec<AtomicU64>> = Arc::new((0..2).map(|_| AtomicU64::new(0)).collect());
         let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let (t, stop) = (t.clone(), stop.clone());
+            .map(|r| {
+                let (t, stop, counts) = (t.clone(), stop.clone(), counts.clone());
                 std::thread::spawn(move || {
-                    let mut seen = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         match t.get(ip("10.0.0.1")) {
                             Lookup::Reachable { mac, port } => {
@@ -335,22 +336,30 @@ mod tests {
                                     (mac, port) == a || (mac, port) == b,
                                     "torn: {mac:?} {port}"
                                 );
-                                seen += 1;
+                                counts[r].fetch_add(1, Ordering::Relaxed);
                             }
                             other => panic!("entry vanished: {other:?}"),
                         }
                     }
-                    seen
                 })
             })
             .collect();
-        for i in 0..200_000u64 {
+        let start = std::time::Instant::now();
+        let mut i = 0u64;
+        while counts.iter().any(|c| c.load(Ordering::Relaxed) < 100_000)
+            && start.elapsed() < std::time::Duration::from_secs(20)
+        {
             let (m, p) = if i % 2 == 0 { b } else { a };
             t.learn(ip("10.0.0.1"), m, p, i);
+            i += 1;
         }
         stop.store(true, Ordering::Relaxed);
         for r in readers {
-            assert!(r.join().unwrap() > 0);
+            r.join().unwrap();
+        }
+        assert!(i > 1000, "the writer wrote {i} times");
+        for c in counts.iter() {
+            assert!(c.load(Ordering::Relaxed) > 0, "a reader never read");
         }
     }
 }
