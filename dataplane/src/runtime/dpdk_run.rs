@@ -111,15 +111,15 @@ impl WorkerIo<Mbuf> for DpdkWorkerIo {
         p.tx_burst(self.me as u16, pkts);
     }
     fn handoff_send(&mut self, to: WorkerId, pkts: &mut Vec<Mbuf>) {
+        // Drain in place, so that the staging Vec keeps its capacity (the pipeline counts
+        // a full batch as handoff-full), and only as many as the ring has room for: the rest
+        // stay in `pkts` for the caller.
         if let Some(q) = self.handoff_to[to as usize].as_mut() {
-            let mut kept = 0;
-            for m in std::mem::take(pkts) {
-                if let Err(m) = q.push(m) {
-                    pkts.push(m);
-                    kept += 1;
-                }
+            let k = q.free_slots().min(pkts.len());
+            for m in pkts.drain(..k) {
+                // Cannot fail: this lcore is the ring's only producer and k slots were free.
+                let _ = q.push(m);
             }
-            let _ = kept;
         }
     }
     fn handoff_recv(&mut self, out: &mut Vec<Mbuf>, max: usize) {

@@ -68,6 +68,15 @@ pub fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 }
 
 impl<T> Producer<T> {
+    /// Slots free right now; the consumer may free more, never fewer, before the next push.
+    #[inline]
+    pub fn free_slots(&self) -> usize {
+        let q = &*self.q;
+        let tail = q.tail.load(Ordering::Relaxed);
+        let head = q.head.load(Ordering::Acquire);
+        q.mask + 1 - tail.wrapping_sub(head)
+    }
+
     /// Enqueues `v`, or gives it back when the queue is full.
     #[inline]
     pub fn push(&mut self, v: T) -> Result<(), T> {
@@ -108,6 +117,17 @@ impl<T> Consumer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_slots_counts_room() {
+        let (mut p, mut c) = channel::<u8>(4);
+        assert_eq!(p.free_slots(), 4);
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        assert_eq!(p.free_slots(), 2);
+        c.pop();
+        assert_eq!(p.free_slots(), 3);
+    }
 
     #[test]
     fn fills_up_and_drains_in_order() {
