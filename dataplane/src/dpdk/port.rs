@@ -57,6 +57,17 @@ impl Port {
         Ok(id)
     }
 
+    /// The NUMA socket the device sits on (0 when DPDK does not know, as for virtual devices).
+    pub fn socket(id: u16) -> u32 {
+        // SAFETY: plain ethdev query on a port id that `find` returned.
+        let s = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        if s < 0 {
+            0
+        } else {
+            s as u32
+        }
+    }
+
     /// Configures and starts port `id` with `rx` RX queues and `tx` TX queues on `pool`.
     /// Queue counts above what the device offers are reduced to its maximum (a virtual device
     /// often has one queue); the caller reads the counts it got.

@@ -349,7 +349,7 @@ mod tests {
         while counts.iter().any(|c| c.load(Ordering::Relaxed) < 100_000)
             && start.elapsed() < std::time::Duration::from_secs(20)
         {
-            let (m, p) = if i % 2 == 0 { b } else { a };
+            let (m, p) = if i.is_multiple_of(2) { b } else { a };
             t.learn(ip("10.0.0.1"), m, p, i);
             i += 1;
         }

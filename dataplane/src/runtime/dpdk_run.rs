@@ -1,6 +1,8 @@
 //! The DPDK process, assembled from the pieces of this module.
 //!
-//! - EAL from the config ([`setup::eal_argv`]); one mbuf pool (socket 0).
+//! - EAL from the config ([`setup::eal_argv`]); one mbuf pool per NUMA socket that has a
+//!   port or a worker lcore: a port receives into its socket's pool, a worker allocates
+//!   (fragments) from its lcore's.
 //! - Each `[[interface]]` is a port (config order) with one RX and one TX queue per worker
 //!   (RSS spreads flows over the RX queues). A worker polls RX queue `w` of every port and
 //!   sends on TX queue `w`; a device with fewer TX queues than workers is refused, a device
@@ -186,11 +188,37 @@ pub fn run(config: Config) -> Result<(), String> {
     clock::tick();
     let eal = Eal::init(&setup::eal_argv(&config))?;
     let n = config.dataplane.worker_lcores.len().max(1);
-    let pool = Mempool::new("ipgw_mbufs0", config.dataplane.mbufs, 0)?;
-    let mut ports = Vec::new();
+    // One pool per NUMA socket in use, so that no lcore or port touches remote memory.
+    let mut port_ids = Vec::new();
     for iface in &config.interfaces {
-        let id = Port::find(setup::device_name(&iface.device))?;
-        let p = Port::start(id, n as u16, n as u16, iface.mtu, pool)?;
+        port_ids.push(Port::find(setup::device_name(&iface.device))?);
+    }
+    let mut pools: std::collections::BTreeMap<u32, Mempool> = std::collections::BTreeMap::new();
+    let sockets = port_ids
+        .iter()
+        .map(|id| Port::socket(*id))
+        .chain(
+            config
+                .dataplane
+                .worker_lcores
+                .iter()
+                .map(|l| Eal::lcore_socket(*l)),
+        )
+        .chain([Eal::lcore_socket(config.dataplane.main_lcore)]);
+    for s in sockets {
+        if let std::collections::btree_map::Entry::Vacant(e) = pools.entry(s) {
+            e.insert(Mempool::new(
+                &format!("ipgw_mbufs{s}"),
+                config.dataplane.mbufs,
+                s as i32,
+            )?);
+        }
+    }
+    let pool_of = |socket: u32| pools[&socket];
+    let pool = pool_of(Eal::lcore_socket(config.dataplane.main_lcore));
+    let mut ports = Vec::new();
+    for (iface, &id) in config.interfaces.iter().zip(&port_ids) {
+        let p = Port::start(id, n as u16, n as u16, iface.mtu, pool_of(Port::socket(id)))?;
         log::info!(
             "%LINK-3-UPDOWN: Interface {} ({}), changed state to up: port {id}, {} rx / {} tx queues",
             iface.name,
@@ -278,7 +306,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     tx_queues: p.tx_queues,
                 })
                 .collect(),
-            pool,
+            pool: pool_of(Eal::lcore_socket(lcore)),
             handoff_to: htx,
             handoff_from: hrx,
             punt: punt_p,
