@@ -348,9 +348,22 @@ wait_for_socket() {
 # packets: a packet that finds no neighbour is dropped while resolution is requested. hA pings
 # the peer's outside address, which matches no crypto ACL (bypass); the result does not matter.
 warm_neighbours() {
+    # hA pings our inside address (we learn hA from its ARP request / NS), then the peer's
+    # outside address through us (bypass traffic: we resolve the peer). The second needs a
+    # route on hA toward the outside network.
+    # hA's static entry for our inside address is dropped for the first ping, so that hA
+    # asks (ARP / NS) and we learn it, then put back.
     if [ "$1" = 6 ]; then
+        ip -n "$(ns hA)" -6 route replace 2001:db8:99::/64 via "$GWIN6" 2>/dev/null || true
+        ip -n "$(ns hA)" neigh del "$GWIN6" dev ha0 2>/dev/null || true
+        nsx hA ping -6 -c 2 -i 0.3 -W 1 "$GWIN6" >/dev/null 2>&1 || true
+        ip -n "$(ns hA)" neigh replace "$GWIN6" lladdr "$MAC_DP_IN" dev ha0 nud permanent
         nsx hA ping -6 -c 3 -i 0.3 -W 1 "$SG6" >/dev/null 2>&1 || true
     else
+        ip -n "$(ns hA)" route replace 10.99.0.0/24 via "$GWIN4" 2>/dev/null || true
+        ip -n "$(ns hA)" neigh del "$GWIN4" dev ha0 2>/dev/null || true
+        nsx hA ping -c 2 -i 0.3 -W 1 "$GWIN4" >/dev/null 2>&1 || true
+        ip -n "$(ns hA)" neigh replace "$GWIN4" lladdr "$MAC_DP_IN" dev ha0 nud permanent
         nsx hA ping -c 3 -i 0.3 -W 1 "$SG4" >/dev/null 2>&1 || true
     fi
 }

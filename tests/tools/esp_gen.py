@@ -28,7 +28,7 @@ import sys
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esplab import load_keys, make_sa  # noqa: E402
+from esplab import esn_icv, load_keys, make_sa  # noqa: E402
 
 from scapy.all import Ether, Raw, rdpcap, sendp, wrpcap  # noqa: E402
 from scapy.layers.inet import ICMP, IP, UDP  # noqa: E402
@@ -74,7 +74,10 @@ def seal(sa, sa_doc, inner, seq, esn_high=0, bad_padding=False):
         esp.padding = bytes(pad)
         esp.padlen = padlen
     esp = algo.encrypt(sa, esp, sa.crypt_key, sa.crypt_icv_size, esn_en=sa.esn_en, esn=esn_high)
-    sa.auth_algo.sign(esp, sa.auth_key, esn_en=sa.esn_en, esn=esn_high)
+    if sa.esn_en and sa.auth_algo.mac:
+        esp.data += esn_icv(sa.auth_algo, sa.auth_key, bytes(esp), esn_high)
+    else:
+        sa.auth_algo.sign(esp, sa.auth_key, esn_en=sa.esn_en, esn=esn_high)
     # Lengths, checksums and the protocol field are left for scapy to compute at the end.
     if ip_header.version == 4:
         del ip_header.len, ip_header.chksum
