@@ -56,7 +56,7 @@ demo: build
 
 bench: build
 	$(CARGO) bench -p benches
-	bash benches/throughput.sh
+	bash benches/throughput.sh 5
 
 lint: deps
 	$(CARGO) fmt --all -- --check

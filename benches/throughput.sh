@@ -1,0 +1,215 @@
+#!/bin/bash
+# Throughput of ipsec-dataplane against DPDK's ipsec-secgw, on the same devices, traffic and
+# core, in the same run (issue 2, "Benchmarks").
+#
+# Devices: the input port is net_pcap replaying a pcap forever (infinite_rx=1); the output
+# port is net_null with no-rx=1 (a sink). One worker lcore (lcore 1) does all the packet work
+# for both gateways; ours also has its main lcore on lcore 0 (management only), secgw runs on
+# lcore 1 alone. Transform: esp-gcm 128, tunnel mode, IPv4. Both directions:
+#   encap: plaintext UDP (256 flows) in on port 0, ESP out on port 1;
+#   decap: ESP (256 packets, sequence numbers 1..256 replayed) in on port 1, plaintext out
+#          on port 0. The replay window is off in both gateways (the pcap replays the same
+#          sequence numbers; secgw's default window is 0 as well).
+# Packet sizes are inner IP packet sizes, 64 and 1420 bytes. The rate is the output port's
+# opackets (DPDK telemetry, the same query for both processes) over MEASURE seconds, after
+# WARMUP seconds.
+#
+# Output: a markdown table on stdout and benches/results/throughput.json.
+# Needs root. Usage: benches/throughput.sh [MEASURE_SECONDS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MEASURE=${1:-5}
+WARMUP=2
+PY=/usr/bin/python3
+BIN=${IPSEC_DATAPLANE:-$ROOT/target/release/ipsec-dataplane}
+[ "$(id -u)" = 0 ] || { echo "benches/throughput.sh needs root (DPDK)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "no $BIN: run 'make build' first" >&2; exit 1; }
+SECGW=$("$ROOT/scripts/build-secgw.sh") || { echo "could not build ipsec-secgw" >&2; exit 1; }
+W=$(mktemp -d /tmp/ipgw-tput.XXXXXX)
+PIDS=()
+# stop PID: SIGINT, then SIGKILL if it is still there (secgw ignores SIGINT before its loop).
+stop() {
+    kill -INT "$1" 2>/dev/null || return 0
+    for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+cleanup() { for p in "${PIDS[@]}"; do stop "$p"; done; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
+trap cleanup EXIT
+
+GCM_OUT=0102030405060708090a0b0c0d0e0f10a1a2a3a4
+GCM_IN=4142434445464748494a4b4c4d4e4f50b1b2b3b4
+colon() { echo "$1" | sed 's/../&:/g; s/:$//'; }
+
+# --- traffic
+cat >"$W/gen.py" <<EOF
+import sys
+from scapy.all import Ether, IP, UDP, Raw, wrpcap
+from scapy.layers.ipsec import SecurityAssociation, ESP
+size, kind, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+sa = SecurityAssociation(ESP, spi=105, crypt_algo="AES-GCM", crypt_key=bytes.fromhex("$GCM_IN"),
+                         tunnel_header=IP(src="10.99.0.2", dst="10.99.0.1"))
+pkts = []
+for i in range(256):
+    if kind == "plain":
+        ip = IP(src="10.10.1.%d" % (1 + i % 200), dst="10.10.2.%d" % (1 + i % 100)) / UDP(sport=1024 + i, dport=9)
+    else:
+        ip = IP(src="10.10.2.%d" % (1 + i % 100), dst="10.10.1.1") / UDP(sport=1024 + i, dport=9)
+    ip = ip / Raw(b"x" * (size - len(ip)))
+    if kind == "plain":
+        pkts.append(Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:aa") / ip)
+    else:
+        pkts.append(Ether(dst="02:00:00:00:00:02", src="02:00:00:00:00:bb") / sa.encrypt(ip, seq_num=i + 1))
+wrpcap(out, pkts)
+EOF
+for s in 64 1420; do
+    "$PY" "$W/gen.py" "$s" plain "$W/plain$s.pcap"
+    "$PY" "$W/gen.py" "$s" esp "$W/esp$s.pcap"
+done
+
+# --- configurations
+ours_cfg() { # DIR SIZE -> path
+    local dir=$1 size=$2 in0 in1
+    if [ "$dir" = encap ]; then
+        in0="net_pcap0,rx_pcap=$W/plain$size.pcap,infinite_rx=1,tx_pcap=/dev/null"; in1="net_null1,no-rx=1"
+    else
+        in0="net_null0,no-rx=1"; in1="net_pcap1,rx_pcap=$W/esp$size.pcap,infinite_rx=1,tx_pcap=/dev/null"
+    fi
+    cat >"$W/ours-$dir$size.toml" <<EOF
+hostname = "bench"
+[dataplane]
+eal = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix", "tput-ours-$$", "--log-level", "*:error"]
+lcores = { main = 0, workers = [1] }
+mbufs = 16384
+channel = "$W/dp.sock"
+[[interface]]
+name = "inside"
+role = "inside"
+device = "$in0"
+address = ["10.10.1.254/24"]
+[[interface]]
+name = "outside"
+role = "outside"
+device = "$in1"
+address = ["10.99.0.1/24"]
+crypto_map = "vpn"
+[[route]]
+prefix = "10.10.2.0/24"
+next_hop = "10.99.0.2"
+[[arp]]
+address = "10.99.0.2"
+mac = "02:00:00:00:00:02"
+[[arp]]
+address = "10.10.1.1"
+mac = "02:00:00:00:00:03"
+[transform_set.gcm128]
+esp = ["esp-gcm", "128"]
+[access_list]
+101 = [ { action = "permit", protocol = "ip", source = "10.10.1.0/24", destination = "10.10.2.0/24" } ]
+[[crypto_map.vpn]]
+seq = 10
+type = "ipsec-manual"
+peer = "10.99.0.2"
+transform_set = "gcm128"
+match_address = "101"
+replay_window = "disable"
+lifetime = { seconds = 86400, kilobytes = 4294967295 }
+session_key.inbound = { spi = 105, cipher = "$GCM_IN" }
+session_key.outbound = { spi = 5, cipher = "$GCM_OUT" }
+EOF
+    echo "$W/ours-$dir$size.toml"
+}
+
+secgw_cfg() {
+    cat >"$W/secgw.cfg" <<EOF
+sp ipv4 out esp protect 5 pri 1 dst 10.10.2.0/24 sport 0:65535 dport 0:65535
+sp ipv4 in esp protect 105 pri 1 src 10.10.2.0/24 dst 10.10.1.0/24 sport 0:65535 dport 0:65535
+sa out 5 aead_algo aes-128-gcm aead_key $(colon $GCM_OUT) mode ipv4-tunnel src 10.99.0.1 dst 10.99.0.2 type cpu-crypto
+sa in 105 aead_algo aes-128-gcm aead_key $(colon $GCM_IN) mode ipv4-tunnel src 10.99.0.2 dst 10.99.0.1 type cpu-crypto
+rt ipv4 dst 10.99.0.2/32 port 1
+rt ipv4 dst 10.10.1.0/24 port 0
+EOF
+    echo "$W/secgw.cfg"
+}
+
+# telemetry_opackets PREFIX PORT
+telemetry_opackets() {
+    local out
+    for _ in 1 2 3 4 5; do
+        if out=$("$PY" "$ROOT/tests/tools/dpdk_telemetry.py" "/var/run/dpdk/$1/dpdk_telemetry.v2" "/ethdev/stats,$2" 2>/dev/null); then
+            echo "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["/ethdev/stats"]["opackets"])'
+            return
+        fi
+        sleep 0.5
+    done
+    echo "telemetry of $1 unreachable" >&2
+    exit 1
+}
+
+# rate PREFIX PORT -> packets per second over MEASURE seconds
+rate() {
+    local a b
+    sleep "$WARMUP"
+    a=$(telemetry_opackets "$1" "$2")
+    sleep "$MEASURE"
+    b=$(telemetry_opackets "$1" "$2")
+    echo $(( (b - a) / MEASURE ))
+}
+
+run_ours() { # DIR SIZE
+    local cfg out=1
+    cfg=$(ours_cfg "$1" "$2")
+    [ "$1" = decap ] && out=0
+    "$BIN" --config "$cfg" >"$W/ours.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 50); do [ -S "$W/dp.sock" ] && break; sleep 0.2; done
+    [ -S "$W/dp.sock" ] || { cat "$W/ours.log" >&2; echo "ipsec-dataplane did not start" >&2; exit 1; }
+    rate "tput-ours-$$" "$out"
+    stop "$pid"
+    rm -f "$W/dp.sock"
+}
+
+run_secgw() { # DIR SIZE
+    local dir=$1 size=$2 p0 p1 out=1 cfg
+    cfg=$(secgw_cfg)
+    if [ "$dir" = encap ]; then
+        p0="net_pcap0,rx_pcap=$W/plain$size.pcap,infinite_rx=1,tx_pcap=/dev/null"; p1="net_null1,no-rx=1"
+    else
+        p0="net_null0,no-rx=1"; p1="net_pcap1,rx_pcap=$W/esp$size.pcap,infinite_rx=1,tx_pcap=/dev/null"; out=0
+    fi
+    "$SECGW" -l 1 --no-huge -m 1024 --no-pci --file-prefix "tput-secgw-$$" --log-level user1,7 \
+        --vdev "$p0" --vdev "$p1" --vdev crypto_aesni_gcm0 \
+        -- -p 0x3 -P -u 0x2 -l -s 16384 --config='(0,0,1),(1,0,1)' -f "$cfg" >"$W/secgw.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 100); do grep -q 'entering main loop' "$W/secgw.log" 2>/dev/null && break; sleep 0.2; done
+    grep -q 'entering main loop' "$W/secgw.log" || { tail -20 "$W/secgw.log" >&2; echo "ipsec-secgw did not start" >&2; exit 1; }
+    rate "tput-secgw-$$" "$out"
+    stop "$pid"
+}
+
+mkdir -p "$ROOT/benches/results"
+json="$ROOT/benches/results/throughput.json"
+echo "[" >"$json"
+first=1
+printf '| direction | size | ipsec-dataplane Mpps | Gbps | ipsec-secgw Mpps | Gbps | ratio |\n|---|---|---|---|---|---|---|\n'
+for dir in encap decap; do
+    for size in 64 1420; do
+        o=$(run_ours "$dir" "$size")
+        s=$(run_secgw "$dir" "$size")
+        "$PY" - "$dir" "$size" "$o" "$s" "$json" "$first" <<'EOF'
+import json, sys
+d, size, o, s, path, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+g = lambda pps: pps * size * 8 / 1e9
+ratio = o / s if s else float("inf")
+print("| %s | %d | %.2f | %.1f | %.2f | %.1f | %.2f |" % (d, size, o / 1e6, g(o), s / 1e6, g(s), ratio))
+with open(path, "a") as f:
+    if first != "1":
+        f.write(",\n")
+    json.dump({"direction": d, "size": size, "ours_pps": o, "secgw_pps": s, "ratio": ratio}, f)
+EOF
+        first=0
+    done
+done
+echo "]" >>"$json"
