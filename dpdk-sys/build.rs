@@ -39,6 +39,8 @@ fn main() {
         }
     }
     let _ = lib;
+    // intel-ipsec-mb (libipsec-mb-dev, installed with DPDK's crypto PMDs): AES-GCM backend.
+    println!("cargo:rustc-link-lib=dylib=IPSec_MB");
 
     let mut cc = cc::Build::new();
     cc.file("shim.c").include(".").opt_level(3).warnings(false);

@@ -45,3 +45,69 @@ uint64_t shim_rte_rdtsc(void)
 
 int shim_rte_errno(void)
 { return rte_errno; }
+
+/* ---- intel-ipsec-mb ---------------------------------------------------------------- */
+#include <stdlib.h>
+#include <string.h>
+#include <intel-ipsec-mb.h>
+
+void *shim_imb_gcm_mgr_new(void)
+{
+        IMB_MGR *m = alloc_mb_mgr(0);
+        IMB_ARCH arch;
+        if (m == NULL)
+                return NULL;
+        init_mb_mgr_auto(m, &arch);
+        if (imb_get_errno(m) != 0) {
+                free_mb_mgr(m);
+                return NULL;
+        }
+        return m;
+}
+
+void *shim_imb_gcm_key_new(void *mgr, const uint8_t *key, size_t key_len)
+{
+        struct gcm_key_data *kd = NULL;
+        if (posix_memalign((void **)&kd, 64, sizeof(*kd)) != 0)
+                return NULL;
+        if (key_len == 16)
+                IMB_AES128_GCM_PRE((IMB_MGR *)mgr, key, kd);
+        else if (key_len == 32)
+                IMB_AES256_GCM_PRE((IMB_MGR *)mgr, key, kd);
+        else {
+                free(kd);
+                return NULL;
+        }
+        return kd;
+}
+
+void shim_imb_gcm_key_free(void *key_data)
+{
+        if (key_data == NULL)
+                return;
+        /* round keys and hash keys: wipe before the memory goes back to the allocator */
+        explicit_bzero(key_data, sizeof(struct gcm_key_data));
+        free(key_data);
+}
+
+void shim_imb_gcm_enc(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,
+                      const uint8_t *iv12, const uint8_t *aad, uint64_t aad_len, uint8_t *tag16)
+{
+        struct gcm_context_data ctx;
+        if (key_len == 16)
+                IMB_AES128_GCM_ENC((IMB_MGR *)mgr, key_data, &ctx, buf, buf, len, iv12, aad, aad_len, tag16, 16);
+        else
+                IMB_AES256_GCM_ENC((IMB_MGR *)mgr, key_data, &ctx, buf, buf, len, iv12, aad, aad_len, tag16, 16);
+        explicit_bzero(&ctx, sizeof(ctx));
+}
+
+void shim_imb_gcm_dec(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,
+                      const uint8_t *iv12, const uint8_t *aad, uint64_t aad_len, uint8_t *tag16)
+{
+        struct gcm_context_data ctx;
+        if (key_len == 16)
+                IMB_AES128_GCM_DEC((IMB_MGR *)mgr, key_data, &ctx, buf, buf, len, iv12, aad, aad_len, tag16, 16);
+        else
+                IMB_AES256_GCM_DEC((IMB_MGR *)mgr, key_data, &ctx, buf, buf, len, iv12, aad, aad_len, tag16, 16);
+        explicit_bzero(&ctx, sizeof(ctx));
+}

@@ -21,3 +21,15 @@ unsigned shim_rte_lcore_id(void);
 uint64_t shim_rte_rdtsc(void);
 int shim_rte_errno(void);
 #endif
+
+/* intel-ipsec-mb (libIPSec_MB): AES-GCM through the direct API. The manager is only a table
+ * of function pointers chosen for this CPU; all per-call state lives in the caller's context,
+ * so one manager serves every lcore. */
+#include <stddef.h>
+void *shim_imb_gcm_mgr_new(void);
+void *shim_imb_gcm_key_new(void *mgr, const uint8_t *key, size_t key_len);
+void shim_imb_gcm_key_free(void *key_data);
+void shim_imb_gcm_enc(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,
+                      const uint8_t *iv12, const uint8_t *aad, uint64_t aad_len, uint8_t *tag16);
+void shim_imb_gcm_dec(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,
+                      const uint8_t *iv12, const uint8_t *aad, uint64_t aad_len, uint8_t *tag16);

@@ -179,8 +179,10 @@ fn shared_transforms_interoperate_both_ways() {
         }
     }
     // ring and RustCrypto share esp-gcm 128 and 256; OpenSSL and RustCrypto share esp-des
-    // and esp-3des with each of the three HMACs.
-    assert_eq!(shared, 2 + 6);
+    // and esp-3des with each of the three HMACs; with the dpdk feature, intel-ipsec-mb shares
+    // both GCM sizes with ring and with RustCrypto.
+    let ipsec_mb_pairs = if cfg!(feature = "dpdk") { 4 } else { 0 };
+    assert_eq!(shared, 2 + 6 + ipsec_mb_pairs);
 }
 
 #[test]
@@ -322,7 +324,15 @@ fn malformed_lengths_give_bad_length_and_never_leak() {
 #[test]
 fn registry_names_defaults_and_refusals() {
     let names: Vec<&str> = backends().iter().map(|b| b.name()).collect();
-    assert_eq!(names, ["ring", "openssl", "rustcrypto"]);
+    if cfg!(feature = "dpdk") {
+        assert_eq!(names, ["ipsec-mb", "ring", "openssl", "rustcrypto"]);
+        assert_eq!(
+            backend_by_name("ipsec-mb").map(|b| b.name()),
+            Some("ipsec-mb")
+        );
+    } else {
+        assert_eq!(names, ["ring", "openssl", "rustcrypto"]);
+    }
     assert_eq!(backend_by_name("ring").map(|b| b.name()), Some("ring"));
     assert_eq!(
         backend_by_name("openssl").map(|b| b.name()),
@@ -338,6 +348,7 @@ fn registry_names_defaults_and_refusals() {
         let d = default_backend(t).unwrap_or_else(|| panic!("no default for {t}"));
         assert!(d.supports(t));
         let expected = match t.encryption {
+            Encryption::Gcm128 | Encryption::Gcm256 if cfg!(feature = "dpdk") => "ipsec-mb",
             Encryption::Gcm128 | Encryption::Gcm256 => "ring",
             Encryption::Des | Encryption::TripleDes => "openssl",
             _ => "rustcrypto",
