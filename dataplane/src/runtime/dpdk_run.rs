@@ -320,7 +320,7 @@ pub fn run(config: Config) -> Result<(), String> {
     // static SAs and the SPD go through the intake before the workers start
     let factory = EspFactory {
         workers: n as u16,
-        forced_backend: None,
+        forced_backend: config.dataplane.backend.clone(),
         now,
     };
     let mut sas = EspControl::new(SaIntake::new(intake_to, intake_back), factory);

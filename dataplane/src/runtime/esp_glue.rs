@@ -39,15 +39,18 @@ impl SaStore<Sa> for SaShard {
 /// Builds SAs for `workers` workers, with a clock for their lifetimes.
 pub struct EspFactory {
     pub workers: u16,
-    /// A backend forced by the configuration (`[dataplane] backend`), by name.
-    pub forced_backend: Option<String>,
+    /// Backends forced by the configuration (`[dataplane] backend`): backend name by the
+    /// encryption keyword (`esp-gcm`, `esp-aes`, `esp-3des`, `esp-des`, `esp-null`).
+    pub forced_backend: std::collections::BTreeMap<String, String>,
     /// Seconds since the runtime started (lifetimes count from here).
     pub now: fn() -> u64,
 }
 
 impl SaFactory<Sa> for EspFactory {
     fn build(&self, sa_id: u32, params: &SaParams) -> Result<Box<Sa>, String> {
-        let backend = match &self.forced_backend {
+        let keyword = params.transform.encryption.cisco_name();
+        let keyword = keyword.split(' ').next().unwrap_or(keyword);
+        let backend = match self.forced_backend.get(keyword) {
             Some(name) => backend_by_name(name).filter(|b| b.supports(params.transform)),
             None => default_backend(params.transform),
         }

@@ -370,7 +370,7 @@ fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
     let mut intake = SaIntake::new(to.clone(), back.clone());
     let factory = EspFactory {
         workers: 2,
-        forced_backend: None,
+        forced_backend: Default::default(),
         now: || 0,
     };
     for m in &c.manual_sas {

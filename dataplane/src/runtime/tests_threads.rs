@@ -208,7 +208,7 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
         SaIntake::new(to, back),
         EspFactory {
             workers: W as u16,
-            forced_backend: None,
+            forced_backend: Default::default(),
             now: || 0,
         },
     );
