@@ -147,10 +147,15 @@ impl Sa {
 
         let info = parse_ip(pkt.data(), 0, ethertype)?;
         if !self.inbound_policy.is_empty()
-            && !self
-                .inbound_policy
-                .iter()
-                .any(|s| s.matches(info.src, info.dst, info.protocol, info.sport, info.dport))
+            && !self.inbound_policy.iter().any(|s| {
+                s.matches(
+                    info.src(),
+                    info.dst(),
+                    info.protocol,
+                    info.sport,
+                    info.dport,
+                )
+            })
         {
             return Err(DropReason::PolicyMismatch);
         }

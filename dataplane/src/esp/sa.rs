@@ -13,6 +13,7 @@ use super::params::{Direction, Mode, SaParams, Selector, UdpEncap};
 use super::replay::ReplayWindow;
 use crate::channel::SaCountersMsg;
 use crate::crypto::{Backend, CryptoError, EspCipher, Transform};
+use crate::pipeline::PeerPath;
 
 /// Why an SA could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +46,8 @@ pub struct Sa {
     pub(super) remote: IpAddr,
     /// Outer IPv4 identification, per SA.
     pub(super) ip_id: u16,
+    /// Outbound: the way to the peer, as last resolved (see [`PeerPath`]).
+    pub(super) path: Option<PeerPath>,
     pub counters: SaCounters,
     pub lifetime: LifetimeState,
     /// Inbound only: the receive window.
@@ -80,6 +83,7 @@ impl Sa {
         if !t.is_valid() {
             return Err(SaError::InvalidTransform(t));
         }
+        debug_assert!(t.encryption.block_len().is_power_of_two());
         let cipher = backend.cipher(t, &params.keys.encryption, &params.keys.authentication)?;
         let inbound_policy = params.selectors.iter().map(|s| s.mirror()).collect();
         Ok(Sa {
@@ -98,6 +102,7 @@ impl Sa {
             local: params.local,
             remote: params.remote,
             ip_id: (params.spi as u16) ^ 0x5a5a,
+            path: None,
             counters: SaCounters::default(),
             lifetime: LifetimeState::new(&params.lifetime, now),
             replay: ReplayWindow::new(params.replay_window, params.esn),
@@ -145,8 +150,10 @@ impl Sa {
     /// Bytes of padding for `payload_len` bytes of payload (the trailer's 2 bytes included in
     /// the alignment).
     pub(super) fn pad_len(&self, payload_len: usize) -> usize {
-        let b = self.block_len;
-        (b - (payload_len + 2) % b) % b
+        // Every ESP block length is a power of two (4, 8 or 16; checked in `new`), so the
+        // remainders are masks: a division per packet costs more than the rest of the framing.
+        let m = self.block_len - 1;
+        (self.block_len - ((payload_len + 2) & m)) & m
     }
 
     /// Bytes added to an inner packet of `inner_len` bytes in tunnel mode.
@@ -158,7 +165,7 @@ impl Sa {
     /// ICMP "fragmentation needed" reports.
     pub fn max_inner_len(&self, mtu: usize) -> usize {
         let room = mtu.saturating_sub(self.outer_len() + self.esp_header_len() + self.icv_len);
-        (room / self.block_len * self.block_len).saturating_sub(2)
+        (room & !(self.block_len - 1)).saturating_sub(2)
     }
 
     /// Writes the next IV into `iv`: the 64-bit sequence number for AES-GCM (unique per key,

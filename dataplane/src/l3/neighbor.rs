@@ -62,6 +62,9 @@ pub enum Lookup {
 pub struct NeighborTable {
     slots: Box<[Slot]>,
     mask: usize,
+    /// Bumped after every write, so that workers know when a path they cached from this
+    /// table may be stale ([`crate::pipeline::PeerPath`]).
+    epoch: AtomicU64,
 }
 
 impl NeighborTable {
@@ -73,7 +76,11 @@ impl NeighborTable {
             .map(|_| Slot::default())
             .collect::<Vec<_>>()
             .into_boxed_slice();
-        NeighborTable { slots, mask: n - 1 }
+        NeighborTable {
+            slots,
+            mask: n - 1,
+            epoch: AtomicU64::new(0),
+        }
     }
 
     fn read(&self, s: &Slot) -> (u128, u64) {
@@ -101,6 +108,8 @@ impl NeighborTable {
         s.key_lo.store(key as u64, Ordering::Relaxed);
         s.word.store(word, Ordering::Relaxed);
         s.seq.store(seq.wrapping_add(2), Ordering::Release);
+        // After the slot: a reader that sees the new epoch (Acquire) sees the new binding.
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Looks an address up (any lcore, never blocks).
@@ -253,6 +262,9 @@ impl Neighbours for NeighborTable {
             Lookup::Reachable { mac, port: p } if p == port => Some(mac),
             _ => None,
         }
+    }
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 }
 

@@ -154,6 +154,10 @@ impl Routes for RouteTable {
             via: e.gateway.unwrap_or(dst),
         })
     }
+    /// The table is built at start-up and never changes while workers read it.
+    fn epoch(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

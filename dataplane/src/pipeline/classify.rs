@@ -5,7 +5,7 @@
 //! before any crypto. It decides between the slow path (ARP, ICMP and IKE for the gateway,
 //! handed to the main lcore), the inbound ESP path, and plaintext that the SPD must judge.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::counters::DropReason;
 use crate::wire::{self, esp::classify_natt, esp::NattPayload, ipv4, ipv6};
@@ -57,8 +57,15 @@ impl LocalAddrs {
 }
 
 /// The IP-level facts of a frame that the rest of the pipeline needs.
+///
+/// The addresses are kept as aligned 128-bit words (IPv4 in the low 32 bits) rather than as
+/// `IpAddr`s: an `IpAddr` is 17 bytes aligned to 1, and copying a struct of two of them made
+/// the compiler move them byte by byte and stall on the reloads, per packet. [`Self::src`]
+/// and [`Self::dst`] give them back as `IpAddr`s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpInfo {
+    src: u128,
+    dst: u128,
     /// Offset of the IP header in the frame.
     pub l3_off: usize,
     /// Offset of the transport header (after IPv6 extension headers).
@@ -66,8 +73,8 @@ pub struct IpInfo {
     /// Length of the IP packet (from its header), which may be shorter than the frame
     /// (Ethernet padding).
     pub ip_len: usize,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    /// IPv6 (else IPv4).
+    pub v6: bool,
     /// Transport protocol (after IPv6 extension headers).
     pub protocol: u8,
     /// Ports for TCP/UDP/SCTP first fragments, otherwise 0 (ICMP: type and code in
@@ -80,6 +87,25 @@ pub struct IpInfo {
     pub fragment: bool,
     /// TTL or hop limit.
     pub ttl: u8,
+}
+
+impl IpInfo {
+    #[inline(always)]
+    pub fn src(&self) -> IpAddr {
+        self.addr(self.src)
+    }
+    #[inline(always)]
+    pub fn dst(&self) -> IpAddr {
+        self.addr(self.dst)
+    }
+    #[inline(always)]
+    fn addr(&self, a: u128) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(a))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(a as u32))
+        }
+    }
 }
 
 /// What kind of slow-path packet the main lcore receives.
@@ -123,41 +149,38 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 /// Reads the IP header starting at `l3_off` (IPv4 or IPv6 by `ethertype`).
+///
+/// Each family's parser builds the whole [`IpInfo`] in one expression: filling it in over
+/// several steps made the compiler store some fields byte by byte and read them back wider,
+/// a store-forwarding stall on every packet.
+#[inline(always)]
 pub fn parse_ip(frame: &[u8], l3_off: usize, ethertype: u16) -> Result<IpInfo, DropReason> {
     let ip = frame.get(l3_off..).ok_or(DropReason::Malformed)?;
-    let mut info = match ethertype {
-        ETHERTYPE_IPV4 => parse_ipv4(ip)?,
-        ETHERTYPE_IPV6 => parse_ipv6(ip)?,
-        _ => return Err(DropReason::Unsupported),
-    };
-    info.l3_off += l3_off;
-    info.l4_off += l3_off;
-    let l4 = &frame[info.l4_off..l3_off + info.ip_len];
-    // Ports are in the first fragment only; later fragments match the SPD with ports 0.
-    if !info.fragment || is_first_fragment(ip, ethertype) {
-        match info.protocol {
-            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
-                if l4.len() < 4 {
-                    return Err(DropReason::Malformed);
-                }
-                info.sport = be16(l4, 0);
-                info.dport = be16(l4, 2);
-            }
-            PROTO_ICMP | PROTO_ICMPV6 => {
-                if l4.len() < 2 {
-                    return Err(DropReason::Malformed);
-                }
-                info.sport = l4[0] as u16;
-                info.dport = l4[1] as u16;
-            }
-            _ => {}
-        }
+    match ethertype {
+        ETHERTYPE_IPV4 => parse_ipv4(ip, l3_off),
+        ETHERTYPE_IPV6 => parse_ipv6(ip, l3_off),
+        _ => Err(DropReason::Unsupported),
     }
-    Ok(info)
 }
 
-fn is_first_fragment(ip: &[u8], ethertype: u16) -> bool {
-    ethertype == ETHERTYPE_IPV4 && be16(ip, 6) & 0x1fff == 0
+/// Ports for TCP/UDP/SCTP, type and code for ICMP, of a transport header `l4` (the rest of
+/// the IP packet); (0, 0) for later fragments (`first` false) and other protocols.
+#[inline(always)]
+fn ports(protocol: u8, l4: &[u8], first: bool) -> Result<(u16, u16), DropReason> {
+    if !first {
+        return Ok((0, 0));
+    }
+    match protocol {
+        PROTO_TCP | PROTO_UDP | PROTO_SCTP => match l4 {
+            [a, b, c, d, ..] => Ok((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+            _ => Err(DropReason::Malformed),
+        },
+        PROTO_ICMP | PROTO_ICMPV6 => match l4 {
+            [t, c, ..] => Ok((*t as u16, *c as u16)),
+            _ => Err(DropReason::Malformed),
+        },
+        _ => Ok((0, 0)),
+    }
 }
 
 fn wire_error(e: wire::Error) -> DropReason {
@@ -167,24 +190,30 @@ fn wire_error(e: wire::Error) -> DropReason {
     }
 }
 
-fn parse_ipv4(ip: &[u8]) -> Result<IpInfo, DropReason> {
+#[inline(always)]
+fn parse_ipv4(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
     let p = ipv4::Packet::new_checked(ip).map_err(wire_error)?;
+    let (hl, total, protocol) = (p.header_len(), p.total_len(), p.protocol());
+    // Ports are in the first fragment only; later fragments match the SPD with ports 0.
+    let first = p.frag_offset() == 0;
+    let (sport, dport) = ports(protocol, &ip[hl..total], first)?;
     Ok(IpInfo {
-        l3_off: 0,
-        l4_off: p.header_len(),
-        ip_len: p.total_len(),
-        src: IpAddr::V4(p.src()),
-        dst: IpAddr::V4(p.dst()),
-        protocol: p.protocol(),
-        sport: 0,
-        dport: 0,
+        l3_off,
+        l4_off: l3_off + hl,
+        ip_len: total,
+        src: u32::from(p.src()) as u128,
+        dst: u32::from(p.dst()) as u128,
+        v6: false,
+        protocol,
+        sport,
+        dport,
         dont_fragment: p.dont_frag(),
         fragment: p.is_fragment(),
         ttl: p.ttl(),
     })
 }
 
-fn parse_ipv6(ip: &[u8]) -> Result<IpInfo, DropReason> {
+fn parse_ipv6(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
     let p = ipv6::Packet::new_checked(ip).map_err(wire_error)?;
     let (mut protocol, mut l4_off) = p.upper_layer().map_err(wire_error)?;
     let mut fragment = false;
@@ -197,15 +226,18 @@ fn parse_ipv6(ip: &[u8]) -> Result<IpInfo, DropReason> {
         l4_off += 8;
         fragment = true;
     }
+    // IPv6 fragments carry no ports in the SPD's view, first or not.
+    let (sport, dport) = ports(protocol, &ip[l4_off..p.total_len()], !fragment)?;
     Ok(IpInfo {
-        l3_off: 0,
-        l4_off,
+        l3_off,
+        l4_off: l3_off + l4_off,
         ip_len: p.total_len(),
-        src: IpAddr::V6(p.src()),
-        dst: IpAddr::V6(p.dst()),
+        src: u128::from(p.src()),
+        dst: u128::from(p.dst()),
+        v6: true,
         protocol,
-        sport: 0,
-        dport: 0,
+        sport,
+        dport,
         dont_fragment: true,
         fragment,
         ttl: p.hop_limit(),
@@ -213,6 +245,7 @@ fn parse_ipv6(ip: &[u8]) -> Result<IpInfo, DropReason> {
 }
 
 /// Classifies one Ethernet frame.
+#[inline(always)]
 pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
     if frame.len() < ETH_HLEN {
         return Class::Drop(DropReason::Malformed);
@@ -227,10 +260,10 @@ pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
         Ok(ip) => ip,
         Err(reason) => return Class::Drop(reason),
     };
-    let for_us = local.contains(ip.dst);
+    let for_us = local.contains(ip.dst());
     // IPv6 neighbour discovery goes to solicited-node / all-nodes multicast.
     if !for_us {
-        if let IpAddr::V6(d) = ip.dst {
+        if let IpAddr::V6(d) = ip.dst() {
             if d.is_multicast() {
                 return if ip.protocol == PROTO_ICMPV6 && (133..=137).contains(&ip.sport) {
                     Class::Punt(PuntKind::Icmp)
@@ -388,8 +421,8 @@ mod tests {
         );
         match classify(&f, &local()) {
             Class::Transit(ip) => {
-                assert_eq!(ip.src, IpAddr::from([10, 10, 1, 1]));
-                assert_eq!(ip.dst, IpAddr::from([10, 10, 2, 1]));
+                assert_eq!(ip.src(), IpAddr::from([10, 10, 1, 1]));
+                assert_eq!(ip.dst(), IpAddr::from([10, 10, 2, 1]));
                 assert_eq!((ip.protocol, ip.sport, ip.dport), (PROTO_UDP, 1234, 53));
                 assert!(ip.dont_fragment);
                 assert_eq!(ip.ip_len, 20 + 12);

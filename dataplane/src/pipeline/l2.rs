@@ -76,7 +76,7 @@ pub fn icmp_too_big_in_place<P: PacketBuf>(
     mtu: usize,
     local: &LocalAddrs,
 ) -> bool {
-    match ip.src {
+    match ip.src() {
         IpAddr::V4(orig_src) => {
             let Some(IpAddr::V4(me)) = local.iter().find(|a| a.is_ipv4()).copied() else {
                 return false;

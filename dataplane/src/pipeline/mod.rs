@@ -25,6 +25,7 @@ pub mod classify;
 pub mod counters;
 pub mod fragment;
 pub mod l2;
+pub mod prefetch;
 pub mod worker;
 
 use std::net::IpAddr;
@@ -82,11 +83,29 @@ pub struct NextHop {
 /// The route table (longest prefix match), read-only on the fast path.
 pub trait Routes {
     fn lookup(&self, dst: IpAddr) -> Option<NextHop>;
+    /// A number that grows whenever a lookup could give another answer (0 for a table that
+    /// never changes). Paths cached from lookups are valid while it stays the same.
+    fn epoch(&self) -> u64;
 }
 
 /// The neighbour (ARP/ND) table, read-only on the fast path; the main lcore writes it.
 pub trait Neighbours {
     fn lookup(&self, port: PortId, ip: IpAddr) -> Option<[u8; 6]>;
+    /// A number that grows after any binding changed (learned, aged out, re-resolved).
+    fn epoch(&self) -> u64;
+}
+
+/// The way to an outbound SA's peer, resolved once and cached in the SA: the port, its MTU
+/// and the Ethernet addresses. It stands for `epoch` ([`Context::path_epoch`]): a route or
+/// neighbour change moves the epoch on and the next packet resolves it again. Caching it
+/// saves a route and a neighbour lookup per protected packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerPath {
+    pub epoch: u64,
+    pub port: PortId,
+    pub mtu: u16,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
 }
 
 pub use crate::spd::SpdAction as PolicyAction;
@@ -103,11 +122,11 @@ pub trait Policy {
 impl Policy for crate::spd::Spd {
     #[inline]
     fn outbound(&self, ip: &IpInfo) -> PolicyAction {
-        crate::spd::Spd::outbound(self, ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
+        crate::spd::Spd::outbound(self, ip.src(), ip.dst(), ip.protocol, ip.sport, ip.dport)
     }
     #[inline]
     fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool {
-        self.inbound_plaintext(ip.src, ip.dst, ip.protocol, ip.sport, ip.dport)
+        self.inbound_plaintext(ip.src(), ip.dst(), ip.protocol, ip.sport, ip.dport)
             == PolicyAction::Bypass
     }
 }
@@ -126,9 +145,9 @@ pub enum EncapError {
 pub trait SaShard<P: PacketBuf> {
     /// The worker owning the inbound SA with this SPI (read from the SPI itself).
     fn owner_of_spi(&self, spi: u32) -> Option<WorkerId>;
-    /// The worker owning the outbound SA with this SPD id, and its peer (outer destination);
-    /// `None` when no SA is installed for it.
-    fn outbound(&self, sa: u32) -> Option<(WorkerId, IpAddr)>;
+    /// The worker owning the outbound SA with this SPD id (a function of the id alone, so
+    /// it is known whether or not the SA is installed).
+    fn owner_of_sa(&self, sa: u32) -> WorkerId;
     /// Decapsulates in place. `pkt` holds the whole frame; on success it holds the inner IP
     /// packet (no Ethernet header), checked against the SA's inbound policy.
     fn decap(
@@ -138,9 +157,20 @@ pub trait SaShard<P: PacketBuf> {
         esp_off: usize,
         udp: bool,
     ) -> Result<(), DropReason>;
-    /// Encapsulates the IP packet in `pkt` (no Ethernet header) with SA `sa`, in place; on
-    /// success `pkt` holds the outer IP packet, at most `mtu` bytes long.
-    fn encap(&mut self, pkt: &mut P, sa: u32, mtu: usize) -> Result<(), EncapError>;
+    /// Encapsulates the IP packet in `pkt` (no Ethernet header) with outbound SA `sa`, in
+    /// place, and returns the way to its peer. The SA's cached [`PeerPath`] is used when its
+    /// epoch is `epoch`; otherwise `resolve` is asked for the path to the peer's address (and
+    /// may fail with a drop reason) and the answer is cached. On success `pkt` holds the
+    /// outer IP packet, at most the path's MTU long. `Drop(NoSa)` when no such SA is here.
+    fn encap<F>(
+        &mut self,
+        pkt: &mut P,
+        sa: u32,
+        epoch: u64,
+        resolve: F,
+    ) -> Result<PeerPath, EncapError>
+    where
+        F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>;
 }
 
 /// Requests from a worker to the main lcore (through a ring; never blocks, may drop).
@@ -162,6 +192,16 @@ pub struct Context<'a, R, N, S, P, Q> {
     pub sas: &'a mut P,
     pub requests: &'a mut Q,
     pub counters: &'a LcoreCounters,
+    /// `routes.epoch() + neighbours.epoch()`, read once per poll iteration (both only grow,
+    /// so the sum changes whenever either does): the epoch of valid [`PeerPath`]s.
+    pub path_epoch: u64,
+}
+
+impl<R: Routes, N: Neighbours, S, P, Q> Context<'_, R, N, S, P, Q> {
+    /// Reads the route and neighbour epochs; call before each poll iteration.
+    pub fn refresh_path_epoch(&mut self) {
+        self.path_epoch = self.routes.epoch().wrapping_add(self.neighbours.epoch());
+    }
 }
 
 /// The per-burst processing of one worker.
@@ -184,6 +224,7 @@ impl Pipeline {
     {
         let role = cx.ports.get(rx_port as usize).map(|p| p.role);
         cx.counters.rx.add(pkts.len() as u64);
+        prefetch::burst(pkts);
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
             *v = match role {
                 Some(role) => Self::one(cx, role, pkt),
@@ -208,6 +249,7 @@ impl Pipeline {
         Q: SlowPathRequests,
     {
         cx.counters.handoff_in.add(pkts.len() as u64);
+        prefetch::burst(pkts);
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
             *v = match Self::one(cx, PortRole::Inside, pkt) {
                 // An owner never hands back: a second handoff means the owner maps disagree
@@ -287,10 +329,10 @@ impl Pipeline {
                         Self::forward_ip(cx, pkt, false)
                     }
                     // someone else's ESP: ordinary transit
-                    None => Self::transit(cx, role, pkt, ip),
+                    None => Self::transit(cx, role, pkt, &ip),
                 }
             }
-            Class::Transit(ip) => Self::transit(cx, role, pkt, ip),
+            Class::Transit(ip) => Self::transit(cx, role, pkt, &ip),
         }
     }
 
@@ -299,7 +341,7 @@ impl Pipeline {
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,
-        ip: IpInfo,
+        ip: &IpInfo,
     ) -> Verdict
     where
         P: PacketBuf,
@@ -310,21 +352,17 @@ impl Pipeline {
         Q: SlowPathRequests,
     {
         match role {
-            PortRole::Inside => match cx.policy.outbound(&ip) {
+            PortRole::Inside => match cx.policy.outbound(ip) {
                 PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
-                PolicyAction::Bypass => Self::forward_frame(cx, pkt, &ip),
-                PolicyAction::Protect(sa) => match cx.sas.outbound(sa) {
-                    None => {
-                        cx.requests.acquire(sa, &ip);
-                        Verdict::Drop(DropReason::NoSa)
-                    }
-                    Some((owner, _)) if owner != cx.me => Verdict::Handoff(owner),
-                    Some((_, peer)) => Self::protect(cx, pkt, &ip, sa, peer),
+                PolicyAction::Bypass => Self::forward_frame(cx, pkt, ip),
+                PolicyAction::Protect(sa) => match cx.sas.owner_of_sa(sa) {
+                    owner if owner != cx.me => Verdict::Handoff(owner),
+                    _ => Self::protect(cx, pkt, ip, sa),
                 },
             },
             PortRole::Outside => {
-                if cx.policy.inbound_plaintext_allowed(&ip) {
-                    Self::forward_frame(cx, pkt, &ip)
+                if cx.policy.inbound_plaintext_allowed(ip) {
+                    Self::forward_frame(cx, pkt, ip)
                 } else {
                     Verdict::Drop(DropReason::PlainPolicyViolation)
                 }
@@ -332,13 +370,12 @@ impl Pipeline {
         }
     }
 
-    /// Encapsulates an inside frame with SA `sa` and forwards the ESP packet toward `peer`.
+    /// Encapsulates an inside frame with SA `sa` and forwards the ESP packet to its peer.
     fn protect<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         pkt: &mut P,
         ip: &IpInfo,
         sa: u32,
-        peer: IpAddr,
     ) -> Verdict
     where
         P: PacketBuf,
@@ -348,26 +385,21 @@ impl Pipeline {
         A: SaShard<P>,
         Q: SlowPathRequests,
     {
-        let Some(hop) = cx.routes.lookup(peer) else {
-            return Verdict::Drop(DropReason::NoRoute);
-        };
-        let Some(port) = cx.ports.get(hop.port as usize) else {
-            return Verdict::Drop(DropReason::NoRoute);
-        };
-        // Resolve before encrypting: a packet dropped after encryption would burn a sequence
-        // number (the peer would see a gap) and count an encap that never left.
-        if cx.neighbours.lookup(hop.port, hop.via).is_none() {
-            cx.requests.resolve(hop.port, hop.via);
-            return Verdict::Drop(DropReason::NoNeighbour);
-        }
         // Drop the Ethernet header and any Ethernet padding behind the IP packet.
         let trailer = pkt.len() - ip.l3_off - ip.ip_len;
         if !pkt.adj(ip.l3_off) || !pkt.trim(trailer) {
             return Verdict::Drop(DropReason::Malformed);
         }
-        match cx.sas.encap(pkt, sa, port.mtu as usize) {
-            Ok(()) => {}
-            Err(EncapError::Drop(reason)) => return Verdict::Drop(reason),
+        match Self::encap(cx, pkt, sa) {
+            Ok(path) => {
+                cx.counters.encaps.inc();
+                Self::push_ethernet(pkt, &path)
+            }
+            Err(EncapError::Drop(DropReason::NoSa)) => {
+                cx.requests.acquire(sa, ip);
+                Verdict::Drop(DropReason::NoSa)
+            }
+            Err(EncapError::Drop(reason)) => Verdict::Drop(reason),
             Err(EncapError::TooBig { max_inner }) => {
                 // DF set (or IPv6): tell the sender the MTU left after ESP overhead, in
                 // place of the packet. DF clear: fragment first, then encrypt each fragment.
@@ -377,14 +409,57 @@ impl Pipeline {
                     }
                     return Verdict::Drop(DropReason::TooBig);
                 }
-                return Verdict::Fragment {
+                Verdict::Fragment {
                     sa,
                     max_inner: max_inner.min(u16::MAX as usize) as u16,
-                };
+                }
             }
         }
-        cx.counters.encaps.inc();
-        Self::finish(cx, pkt, hop)
+    }
+
+    /// Encapsulates with SA `sa`, resolving the way to its peer when the SA's cached one is
+    /// stale. The neighbour is resolved before anything is encrypted: a packet dropped after
+    /// encryption would burn a sequence number (the peer would see a gap) and count an encap
+    /// that never left.
+    fn encap<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        sa: u32,
+    ) -> Result<PeerPath, EncapError>
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        let (routes, neighbours, ports, requests) =
+            (cx.routes, cx.neighbours, cx.ports, &mut *cx.requests);
+        let epoch = cx.path_epoch;
+        cx.sas.encap(pkt, sa, epoch, |peer| {
+            let hop = routes.lookup(peer).ok_or(DropReason::NoRoute)?;
+            let port = ports.get(hop.port as usize).ok_or(DropReason::NoRoute)?;
+            let Some(dst_mac) = neighbours.lookup(hop.port, hop.via) else {
+                requests.resolve(hop.port, hop.via);
+                return Err(DropReason::NoNeighbour);
+            };
+            Ok(PeerPath {
+                epoch,
+                port: hop.port,
+                mtu: port.mtu,
+                dst_mac,
+                src_mac: port.mac,
+            })
+        })
+    }
+
+    /// Writes the Ethernet header of an encapsulated packet leaving by `path`.
+    fn push_ethernet<P: PacketBuf>(pkt: &mut P, path: &PeerPath) -> Verdict {
+        if !l2::push_ethernet(pkt, path.dst_mac, path.src_mac) {
+            return Verdict::Drop(DropReason::NoRoom);
+        }
+        Verdict::Tx(path.port)
     }
 
     /// Encrypts one fragment (an IP packet, no Ethernet header) made after a
@@ -402,22 +477,13 @@ impl Pipeline {
         A: SaShard<P>,
         Q: SlowPathRequests,
     {
-        let v = match cx.sas.outbound(sa) {
-            None => Verdict::Drop(DropReason::NoSa),
-            Some((_, peer)) => match cx.routes.lookup(peer) {
-                None => Verdict::Drop(DropReason::NoRoute),
-                Some(hop) => match cx.ports.get(hop.port as usize) {
-                    None => Verdict::Drop(DropReason::NoRoute),
-                    Some(port) => match cx.sas.encap(pkt, sa, port.mtu as usize) {
-                        Ok(()) => {
-                            cx.counters.encaps.inc();
-                            Self::finish(cx, pkt, hop)
-                        }
-                        Err(EncapError::Drop(r)) => Verdict::Drop(r),
-                        Err(EncapError::TooBig { .. }) => Verdict::Drop(DropReason::TooBig),
-                    },
-                },
-            },
+        let v = match Self::encap(cx, pkt, sa) {
+            Ok(path) => {
+                cx.counters.encaps.inc();
+                Self::push_ethernet(pkt, &path)
+            }
+            Err(EncapError::Drop(r)) => Verdict::Drop(r),
+            Err(EncapError::TooBig { .. }) => Verdict::Drop(DropReason::TooBig),
         };
         Self::count(cx.counters, v);
         v

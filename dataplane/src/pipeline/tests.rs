@@ -18,13 +18,16 @@ impl SaShard<VecPacket> for EmptyShard {
     fn owner_of_spi(&self, _spi: u32) -> Option<WorkerId> {
         None
     }
-    fn outbound(&self, _sa: u32) -> Option<(WorkerId, IpAddr)> {
-        None
+    fn owner_of_sa(&self, _: u32) -> WorkerId {
+        0
     }
     fn decap(&mut self, _: &mut VecPacket, _: usize, _: usize, _: bool) -> Result<(), DropReason> {
         Err(DropReason::UnknownSpi)
     }
-    fn encap(&mut self, _: &mut VecPacket, _: u32, _: usize) -> Result<(), EncapError> {
+    fn encap<F>(&mut self, _: &mut VecPacket, _: u32, _: u64, _: F) -> Result<PeerPath, EncapError>
+    where
+        F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>,
+    {
         Err(EncapError::Drop(DropReason::NoSa))
     }
 }
@@ -211,6 +214,7 @@ fn bypass_is_routed_protect_without_sa_is_dropped_never_leaked() {
         sas: &mut sas,
         requests: &mut req,
         counters: &counters,
+        path_epoch: 0,
     };
     let mut io = MemIo::new(2);
     let mut st = Staging::new(2, 1, worker::BURST);
@@ -291,6 +295,7 @@ fn slow_path_frames_are_punted_to_main() {
         sas: &mut sas,
         requests: &mut req,
         counters: &counters,
+        path_epoch: 0,
     };
     let mut io = MemIo::new(2);
     let mut st = Staging::new(2, 1, worker::BURST);

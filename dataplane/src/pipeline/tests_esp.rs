@@ -63,6 +63,7 @@ impl Gateway {
             sas: &mut self.sas,
             requests: &mut self.requests,
             counters: &self.counters,
+            path_epoch: 0,
         };
         poll_once(&mut cx, &mut self.io, &mut self.staging)
     }
@@ -293,4 +294,35 @@ fn an_unresolved_peer_costs_no_sequence_number() {
         1,
         "sequence 1"
     );
+}
+
+#[test]
+fn the_cached_path_to_the_peer_follows_neighbour_changes() {
+    let (mut gw1, _) = gateways();
+    let peer: IpAddr = "10.99.0.2".parse().unwrap();
+    // learned rather than static, so that it can change and age out
+    gw1.neighbours = neighbours(&[(0, "10.10.1.1", HOST_A_MAC)]);
+    assert!(gw1.neighbours.learn(peer, PEER_MAC, 1, 0));
+    let f = udp_frame(IN_MAC, [10, 10, 1, 1], [10, 10, 2, 1], b"x", true);
+    let send = |gw: &mut Gateway| {
+        gw.io.rx[0].push_back(VecPacket::new(&f));
+        gw.poll();
+        gw.io.tx[1].pop().map(|p| p.data()[0..6].to_vec())
+    };
+    assert_eq!(send(&mut gw1).as_deref(), Some(&PEER_MAC[..]));
+    assert_eq!(
+        send(&mut gw1).as_deref(),
+        Some(&PEER_MAC[..]),
+        "from the cache"
+    );
+    // the peer's router was replaced: the next packet goes to the new MAC
+    let new_mac = [2, 0, 0, 0, 0x99, 0x99];
+    assert!(gw1.neighbours.learn(peer, new_mac, 1, 10));
+    assert_eq!(send(&mut gw1).as_deref(), Some(&new_mac[..]));
+    // aged out: dropped before encryption and resolved again, not sent to the old MAC
+    assert!(gw1.neighbours.age(10_000, 300) >= 1);
+    assert_eq!(send(&mut gw1), None);
+    assert_eq!(gw1.counters.drops_of(DropReason::NoNeighbour), 1);
+    assert_eq!(gw1.requests.resolve, vec![(1, peer)]);
+    assert_eq!(gw1.counters.encaps.get(), 3);
 }

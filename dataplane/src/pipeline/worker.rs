@@ -73,6 +73,7 @@ where
     Q: SlowPathRequests,
     IO: WorkerIo<P>,
 {
+    cx.refresh_path_epoch();
     let max = st.verdicts.len();
     let mut received = 0;
     for port in 0..cx.ports.len() as PortId {

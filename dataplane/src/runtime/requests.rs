@@ -83,8 +83,8 @@ impl SlowPathRequests for RequestSender {
     fn acquire(&mut self, sa: u32, ip: &IpInfo) {
         self.send(Request::Acquire {
             sa,
-            src: ip.src,
-            dst: ip.dst,
+            src: ip.src(),
+            dst: ip.dst(),
             protocol: ip.protocol,
             sport: ip.sport,
             dport: ip.dport,

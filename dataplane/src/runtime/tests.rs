@@ -84,13 +84,16 @@ impl SaShard<VecPacket> for NoSaShard {
     fn owner_of_spi(&self, _: u32) -> Option<WorkerId> {
         None
     }
-    fn outbound(&self, _: u32) -> Option<(WorkerId, IpAddr)> {
-        None
+    fn owner_of_sa(&self, _: u32) -> WorkerId {
+        0
     }
     fn decap(&mut self, _: &mut VecPacket, _: usize, _: usize, _: bool) -> Result<(), DropReason> {
         Err(DropReason::UnknownSpi)
     }
-    fn encap(&mut self, _: &mut VecPacket, _: u32, _: usize) -> Result<(), EncapError> {
+    fn encap<F>(&mut self, _: &mut VecPacket, _: u32, _: u64, _: F) -> Result<PeerPath, EncapError>
+    where
+        F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>,
+    {
         Err(EncapError::Drop(DropReason::NoSa))
     }
 }

@@ -78,6 +78,7 @@ where
             sas: &mut self.sas,
             requests: &mut self.requests,
             counters: &self.counters,
+            path_epoch: 0,
         };
         poll_once(&mut cx, io, st)
     }

@@ -3,20 +3,29 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// Adds `data` to a running one's-complement sum (not yet folded).
-pub fn accumulate(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum = sum.wrapping_add(u16::from_be_bytes([c[0], c[1]]) as u32);
-        // Fold early enough that the u32 never overflows on jumbo packets.
-        if sum & 0x8000_0000 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+/// Adds `data` to a running one's-complement sum (not yet folded to 16 bits and not
+/// complemented; at most 0x1_fffe when `sum` is at most 0xffff_ffff).
+///
+/// It adds 32-bit big-endian words into a 64-bit accumulator: since 2^16 = 1 modulo
+/// 2^16 - 1, a 32-bit word counts as the sum of its two 16-bit halves, and 2^32 words of
+/// 2^32 - 1 cannot overflow 64 bits, so there is no carry to handle inside the loop.
+pub fn accumulate(sum: u32, data: &[u8]) -> u32 {
+    let mut acc = sum as u64;
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        acc += u32::from_be_bytes([w[0], w[1], w[2], w[3]]) as u64;
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add((*last as u32) << 8);
-    }
-    sum
+    // 0 to 3 bytes left: zero-padded on the right, as RFC 1071 pads an odd byte.
+    let mut last = [0u8; 4];
+    let rest = words.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    acc += u32::from_be_bytes(last) as u64;
+    // 64 -> 32 -> 17 bits
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc as u32
 }
 
 /// Folds a running sum to 16 bits and complements it: the value to put in a header.
@@ -63,6 +72,46 @@ mod tests {
         // RFC 1071 section 3: the sum of these words is 0xddf2, so the checksum is 0x220d.
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(checksum(&data), !0xddf2u16);
+    }
+
+    /// RFC 1071 word by word, the definition the fast version must agree with.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u64 = 0;
+        for c in data.chunks(2) {
+            sum += ((c[0] as u64) << 8) | c.get(1).copied().unwrap_or(0) as u64;
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn agrees_with_the_word_by_word_definition() {
+        let mut x = 0x9e37_79b9u32;
+        let mut data = vec![0u8; 1600];
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        for len in 0..200 {
+            assert_eq!(checksum(&data[..len]), reference(&data[..len]), "len {len}");
+        }
+        assert_eq!(checksum(&data), reference(&data));
+        assert_eq!(checksum(&[0xff; 1500]), reference(&[0xff; 1500]));
+        // chained over slices of even length, as the pseudo-header sums do
+        let chained = finish(accumulate(
+            accumulate(accumulate(0, &data[..6]), &data[6..20]),
+            &data[20..61],
+        ));
+        assert_eq!(chained, reference(&data[..61]));
+        // a large running sum does not overflow
+        assert_eq!(
+            finish(accumulate(0xffff_ffff, &[0xff; 64])),
+            finish(accumulate(accumulate(0, &[0xff; 4]), &[0xff; 64]))
+        );
     }
 
     #[test]
