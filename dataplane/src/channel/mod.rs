@@ -160,9 +160,9 @@ pub enum Message {
         port: u16,
         packet: Vec<u8>,
     },
-    /// An IKE packet for the dataplane to send (a complete IP packet).
+    /// An IKE packet for the dataplane to send: a complete IP packet (UDP 500 or 4500,
+    /// checksums filled in), routed by its destination.
     SendIke {
-        port: u16,
         packet: Vec<u8>,
     },
 }

@@ -108,10 +108,7 @@ fn all_messages() -> Vec<Message> {
             port: 1,
             packet: vec![1, 2, 3],
         },
-        Message::SendIke {
-            port: 1,
-            packet: vec![4, 5],
-        },
+        Message::SendIke { packet: vec![4, 5] },
     ]
 }
 

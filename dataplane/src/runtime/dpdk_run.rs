@@ -387,6 +387,7 @@ pub fn run(config: Config) -> Result<(), String> {
         stats.clone(),
         config.dataplane.arp_timeout,
     );
+    main.routes = routes.clone();
     let mut mio = DpdkMainIo {
         pool,
         punts: punt_rx,

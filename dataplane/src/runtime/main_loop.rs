@@ -6,12 +6,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::control::{lcore_counters_msg, ControlHandler, ControlServer};
+use super::ike_out::{IkeOutbox, Net};
 use super::requests::{Request, RequestReceiver};
 use super::resolver::{resolution_frame, should_send};
 use super::slowpath::{handle, SlowPathOutcome};
 use super::stats::WorkerCounters;
 use crate::channel::{CountersMsg, Message, SaCountersMsg};
-use crate::l3::NeighborTable;
+use crate::l3::{NeighborTable, RouteTable};
 use crate::packet::PacketBuf;
 use crate::pipeline::{LocalAddrs, PortId, PortInfo, PuntKind};
 
@@ -46,13 +47,19 @@ pub struct MainLoop {
     pub counters: WorkerCounters,
     /// Seconds a neighbour binding stays valid.
     pub arp_timeout: u64,
+    /// Routes for the IKE packets control sends (the workers' table; empty until set).
+    pub routes: Arc<RouteTable>,
+    /// IKE packets from control waiting for their next hop.
+    pub ike_out: IkeOutbox,
     last_age: u64,
 }
 
-/// Answers DumpCounters itself and passes the rest to the SA side.
+/// Answers DumpCounters itself, keeps the IKE packets to send for after the poll, and passes
+/// the rest to the SA side.
 struct Handler<'a, S> {
     counters: &'a WorkerCounters,
     sas: &'a mut S,
+    ike: &'a mut Vec<Vec<u8>>,
 }
 
 impl<S: SaControl> ControlHandler for Handler<'_, S> {
@@ -68,6 +75,10 @@ impl<S: SaControl> ControlHandler for Handler<'_, S> {
                         .map(|(w, (lcore, s))| lcore_counters_msg(*lcore, w as u16, s))
                         .collect(),
                 })
+            }
+            Message::SendIke { packet } => {
+                self.ike.push(packet);
+                Message::Ack
             }
             other => self.sas.handle(other),
         }
@@ -95,6 +106,8 @@ impl MainLoop {
             requests,
             counters,
             arp_timeout,
+            routes: Arc::new(RouteTable::default()),
+            ike_out: IkeOutbox::default(),
             last_age: 0,
         }
     }
@@ -107,12 +120,15 @@ impl MainLoop {
         now: u64,
     ) -> usize {
         let mut work = 0;
+        let mut ike = Vec::new();
         if let Some(control) = self.control.as_mut() {
             work += control.poll(&mut Handler {
                 counters: &self.counters,
                 sas,
+                ike: &mut ike,
             });
         }
+        work += self.send_ike(io, ike, now);
         work += self.requests_from_workers(io, now);
         work += self.punted(io, now);
         if now != self.last_age {
@@ -200,6 +216,27 @@ impl MainLoop {
             }
         }
         n
+    }
+
+    /// Sends control's IKE packets, and those whose next hop has been resolved since.
+    fn send_ike<P, IO: MainIo<P>>(
+        &mut self,
+        io: &mut IO,
+        packets: Vec<Vec<u8>>,
+        now: u64,
+    ) -> usize {
+        let net = Net {
+            routes: &self.routes,
+            neighbours: &self.neighbours,
+            ports: &self.ports,
+            port_addrs: &self.port_addrs,
+        };
+        let mut out = |port: PortId, frame: &[u8]| io.send_copy(port, frame);
+        let n = packets.len();
+        for p in packets {
+            let _ = self.ike_out.send(&mut out, &net, p, now);
+        }
+        n + self.ike_out.retry(&mut out, &net, now)
     }
 
     fn punted<P: PacketBuf, IO: MainIo<P>>(&mut self, io: &mut IO, now: u64) -> usize {
