@@ -248,6 +248,8 @@ impl Drop for Server {
 pub struct Client {
     conn: Connection,
     next_id: u32,
+    /// Events that arrived while a request waited for its reply, in order.
+    events: std::collections::VecDeque<Message>,
 }
 
 impl Client {
@@ -268,7 +270,11 @@ impl Client {
         }
         let conn = Connection::new(fd);
         conn.set_timeout(Duration::from_secs(10))?;
-        let mut c = Client { conn, next_id: 1 };
+        let mut c = Client {
+            conn,
+            next_id: 1,
+            events: Default::default(),
+        };
         match c.request(&Message::Hello {
             version: super::VERSION,
             name: name.to_string(),
@@ -278,7 +284,9 @@ impl Client {
         }
     }
 
-    /// Sends a request and waits for its reply, skipping events that arrive meanwhile.
+    /// Sends a request and waits for its reply. Events that arrive meanwhile are kept for
+    /// [`Client::event`] (control must not lose a punted IKE packet or an Acquire because
+    /// it was waiting for an Ack); stale replies to earlier requests are skipped.
     pub fn request(&mut self, msg: &Message) -> Result<Message, Error> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -286,14 +294,19 @@ impl Client {
         loop {
             match self.conn.recv(true)? {
                 Some((rid, reply)) if rid == id => return Ok(reply),
+                Some((0, event)) => self.events.push_back(event),
                 Some(_) => continue,
                 None => return Err(Error::Io(io::ErrorKind::TimedOut.into())),
             }
         }
     }
 
-    /// The next event (a message with request id 0), waiting up to the receive timeout.
+    /// The next event (a message with request id 0): one kept by [`Client::request`], or one
+    /// received now, waiting up to the receive timeout.
     pub fn event(&mut self) -> Result<Option<Message>, Error> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(Some(e));
+        }
         loop {
             match self.conn.recv(true) {
                 Ok(Some((0, m))) => return Ok(Some(m)),

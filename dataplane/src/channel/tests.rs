@@ -229,5 +229,14 @@ fn request_reply_over_a_real_socket() {
         client.request(&Message::DumpCounters).unwrap(),
         Message::Counters(CountersMsg::default())
     );
+    // the event sent before the reply was kept, not skipped
+    assert_eq!(
+        client.event().unwrap(),
+        Some(Message::SoftExpire {
+            spi: 9,
+            direction: Direction::Inbound,
+            by_bytes: false,
+        })
+    );
     t.join().unwrap();
 }
