@@ -1,9 +1,12 @@
-//! The IKEv1 control plane (issue 3): the ISAKMP codec, the IKE key schedule and ciphers,
-//! the Main Mode exchange, retransmission and call admission, the link to the dataplane, and
-//! (being written) the PKI, Quick Mode and the policy that feeds the dataplane.
+//! The IKEv1 control plane (issue 3): the configuration (`crypto isakmp`, trustpoints,
+//! dynamic maps), the ISAKMP codec, the IKE key schedule and ciphers, the PKI (trustpoints,
+//! chains, CRLs), the Main Mode exchange, retransmission and call admission, and the link to
+//! the dataplane. Quick Mode and the daemon that ties them together are being written.
 
+pub mod config;
 pub mod dplink;
 pub mod ike;
 pub mod ikecrypto;
 pub mod isakmp;
+pub mod pki;
 pub mod sessions;

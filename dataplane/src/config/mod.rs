@@ -1,5 +1,7 @@
 //! The configuration file: one TOML file read by both processes, in IOS's vocabulary
-//! (`crypto ipsec transform-set`, `access-list`, `crypto map NAME SEQ ipsec-manual|ipsec-isakmp`).
+//! (`crypto ipsec transform-set`, `access-list`, `crypto map NAME SEQ ipsec-manual|ipsec-isakmp`,
+//! `crypto dynamic-map`). The IKE-only sections (`isakmp`, `trustpoint`, `ctl`) are accepted
+//! here and validated by the control process (`control::config`).
 //!
 //! [`Config::load`] parses and validates the whole file before anything starts. Every error
 //! names the file, the line and the reason (`gw.toml:42: esp-gcm 128 needs a 20-byte cipher
@@ -132,13 +134,21 @@ pub enum MapKind {
 }
 
 /// One `crypto map NAME SEQ` entry.
+///
+/// An entry that references a dynamic map (`crypto map vpn 65535 ipsec-isakmp dynamic DYN`)
+/// has `dynamic` set and nothing else: no peer, no transform sets, no access-list, and no SPD
+/// rules (the rules of a dynamic entry come from the proxy identities of the SAs negotiated
+/// through it). Its `sa_id` is still reserved so that entry ids stay dense.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CryptoMapEntry {
     pub seq: u32,
     pub kind: MapKind,
     pub peer: Option<IpAddr>,
     pub transform_sets: Vec<String>,
-    pub match_address: String,
+    /// The access-list; None only for an entry that references a dynamic map.
+    pub match_address: Option<String>,
+    /// The dynamic map this entry stands for (`ipsec-isakmp dynamic NAME`).
+    pub dynamic: Option<String>,
     pub lifetime: Lifetime,
     pub replay_window: u32,
     pub esn: bool,
@@ -146,6 +156,20 @@ pub struct CryptoMapEntry {
     pub reverse_route: bool,
     /// Dense id of this entry's outbound SA, as the SPD names it.
     pub sa_id: u32,
+}
+
+/// One `crypto dynamic-map NAME SEQ` entry: a template a hub uses for peers it has no static
+/// entry for. Any authenticated peer whose proxy identities fall inside `match_address` (or
+/// any peer, when it is None) gets SAs with these transform sets, PFS and lifetime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicMapEntry {
+    pub seq: u32,
+    pub transform_sets: Vec<String>,
+    /// The access-list naming the allowed proxy-identity ranges.
+    pub match_address: Option<String>,
+    pub lifetime: Lifetime,
+    pub pfs: Option<String>,
+    pub reverse_route: bool,
 }
 
 /// The SA pair of one `ipsec-manual` entry.
@@ -169,6 +193,8 @@ pub struct Config {
     pub transform_sets: BTreeMap<String, TransformSet>,
     pub access_lists: BTreeMap<String, Vec<Ace>>,
     pub crypto_maps: BTreeMap<String, Vec<CryptoMapEntry>>,
+    /// `crypto dynamic-map` entries by map name, in sequence order.
+    pub dynamic_maps: BTreeMap<String, Vec<DynamicMapEntry>>,
     pub manual_sas: Vec<ManualSa>,
     /// Rules of the SPD in match order (see [`Config::spd`]).
     pub spd_rules: Vec<SpdRule>,

@@ -27,6 +27,9 @@ pub struct RawConfig {
     pub access_list: BTreeMap<String, Vec<Spanned<RawAce>>>,
     #[serde(default)]
     pub crypto_map: BTreeMap<String, Vec<Spanned<RawMapEntry>>>,
+    /// `crypto dynamic-map NAME SEQ`: templates for hubs, referenced from crypto map entries.
+    #[serde(default)]
+    pub dynamic_map: BTreeMap<String, Vec<Spanned<RawDynamicMapEntry>>>,
     // Sections that belong to the control process (issue 3). Kept as values here so that the
     // dataplane accepts the one shared file; the control process validates them.
     pub isakmp: Option<toml::Value>,
@@ -127,13 +130,32 @@ pub struct RawMapEntry {
     pub peer: Option<Spanned<String>>,
     pub transform_set: Option<Spanned<String>>,
     pub transform_sets: Option<Spanned<Vec<String>>>,
-    pub match_address: Spanned<String>,
+    /// Required unless the entry is `dynamic`.
+    pub match_address: Option<Spanned<String>>,
+    /// `crypto map NAME SEQ ipsec-isakmp dynamic DYN`: the entry stands for dynamic map DYN.
+    pub dynamic: Option<Spanned<String>>,
     pub lifetime: Option<Spanned<RawLifetime>>,
     pub replay_window: Option<Spanned<toml::Value>>,
     pub esn: Option<bool>,
     pub nat_t: Option<Spanned<RawNatT>>,
     pub pfs: Option<Spanned<String>>,
     pub session_key: Option<RawSessionKeys>,
+    pub reverse_route: Option<bool>,
+}
+
+/// One `crypto dynamic-map NAME SEQ` entry: what a hub accepts from peers it has no static
+/// entry for.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDynamicMapEntry {
+    pub seq: Spanned<u32>,
+    /// `set transform-set A [B ...]`: one name or a list.
+    pub transform_set: Option<Spanned<OneOrMany>>,
+    pub transform_sets: Option<Spanned<Vec<String>>>,
+    /// The ACL naming the proxy identities peers may ask for; any when absent.
+    pub match_address: Option<Spanned<String>>,
+    pub pfs: Option<Spanned<String>>,
+    pub lifetime: Option<Spanned<RawLifetime>>,
     pub reverse_route: Option<bool>,
 }
 

@@ -217,3 +217,137 @@ fn static_arp_entries() {
         [2, 0, 0, 0, 0, 10]
     );
 }
+
+/// BASE plus an `ipsec-isakmp` entry that references dynamic map DYN.
+fn with_dynamic(entry_extra: &str, dynamic_map: &str) -> String {
+    let text = BASE.replace(
+        "101 = [",
+        "150 = [ { action = \"permit\", source = \"10.1.0.0/24\", destination = \"10.128.0.0/9\" } ]\n101 = [",
+    );
+    format!(
+        "{text}\n[[crypto_map.vpn]]\nseq = 65535\ntype = \"ipsec-isakmp\"\ndynamic = \"DYN\"\n{entry_extra}\n{dynamic_map}"
+    )
+}
+
+const DYN: &str = "[[dynamic_map.DYN]]\nseq = 10\ntransform_set = [\"ts\"]\nmatch_address = \"150\"\npfs = \"group2\"\nlifetime = { seconds = 3600 }\nreverse_route = true\n";
+
+#[test]
+fn dynamic_crypto_maps() {
+    let c = Config::parse("t.toml", &with_dynamic("", DYN)).unwrap();
+    let d = &c.dynamic_maps["DYN"];
+    assert_eq!(
+        d,
+        &vec![DynamicMapEntry {
+            seq: 10,
+            transform_sets: vec!["ts".into()],
+            match_address: Some("150".into()),
+            lifetime: Lifetime {
+                seconds: 3600,
+                ..Lifetime::default()
+            },
+            pfs: Some("group2".into()),
+            reverse_route: true,
+        }]
+    );
+    let vpn = &c.crypto_maps["vpn"];
+    assert_eq!(vpn.len(), 2);
+    let e = &vpn[1];
+    assert_eq!(e.kind, MapKind::Isakmp);
+    assert_eq!(e.dynamic.as_deref(), Some("DYN"));
+    assert_eq!((e.peer, e.match_address.as_deref()), (None, None));
+    assert!(e.transform_sets.is_empty());
+    assert_ne!(e.sa_id, vpn[0].sa_id);
+    // Access-list 150 adds no SPD rule: only the manual entry's ACL is in the SPD.
+    assert_eq!(c.spd_rules.len(), 1);
+    assert_eq!(c.spd_rules[0].entry, vpn[0].sa_id);
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        c.spd().outbound(ip("10.1.0.5"), ip("10.128.0.1"), 6, 1, 80),
+        SpdAction::Bypass
+    );
+
+    // A dynamic map without an access-list accepts any proxy identities; one that no crypto
+    // map references is accepted too.
+    let c = Config::parse(
+        "t.toml",
+        &with_dynamic(
+            "",
+            &format!("{DYN}\n[[dynamic_map.OTHER]]\nseq = 1\ntransform_set = \"ts\"\n"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(c.dynamic_maps["OTHER"][0].match_address, None);
+    assert_eq!(c.dynamic_maps["OTHER"][0].lifetime, Lifetime::default());
+    // The secgw example has none.
+    assert!(Config::parse("x.toml", EXAMPLE)
+        .unwrap()
+        .dynamic_maps
+        .is_empty());
+}
+
+#[test]
+fn dynamic_crypto_map_errors() {
+    let line =
+        |text: &str, needle: &str| text[..text.find(needle).unwrap()].matches('\n').count() + 1;
+    // a missing dynamic map
+    let text = with_dynamic("", &DYN.replace("DYN", "DYN2"));
+    let e = err(&text);
+    assert_eq!(e.line, line(&text, "dynamic = \"DYN\""), "{e}");
+    assert!(e.reason.contains("no dynamic map named DYN"), "{e}");
+    // an entry that references one sets nothing else
+    let text = with_dynamic("peer = \"192.0.2.9\"", DYN);
+    let e = err(&text);
+    assert_eq!(
+        e.line,
+        line(&text, "[[crypto_map.vpn]]\nseq = 65535"),
+        "{e}"
+    );
+    assert!(e.reason.contains("set peer there, not here"), "{e}");
+    let e = err(&with_dynamic("match_address = \"150\"", DYN));
+    assert!(e.reason.contains("set match_address there"), "{e}");
+    // manual entries do not take one
+    let e = err(&with_dynamic("", DYN).replace(
+        "seq = 65535\ntype = \"ipsec-isakmp\"",
+        "seq = 65535\ntype = \"ipsec-manual\"",
+    ));
+    assert!(e.reason.contains("belongs to an ipsec-isakmp entry"), "{e}");
+    // a static entry still needs an access-list
+    let e = err(&BASE.replace("match_address = \"101\"\n", ""));
+    assert!(e.reason.contains("has no match_address"), "{e}");
+    // the dynamic map's own fields
+    let text = with_dynamic("", &DYN.replace("[\"ts\"]", "[\"ts\", \"nope\"]"));
+    let e = err(&text);
+    assert_eq!(e.line, line(&text, "\"nope\""), "{e}");
+    assert!(e.reason.contains("no transform set named nope"), "{e}");
+    let text = with_dynamic("", &DYN.replace("\"150\"", "\"151\""));
+    let e = err(&text);
+    assert_eq!(e.line, line(&text, "\"151\""), "{e}");
+    assert!(e.reason.contains("no access-list 151"), "{e}");
+    let e = err(&with_dynamic("", &DYN.replace("group2", "group3")));
+    assert!(e.reason.contains("unknown pfs group \"group3\""), "{e}");
+    let e = err(&with_dynamic("", &DYN.replace("3600", "60")));
+    assert!(
+        e.reason.contains("lifetime seconds must be 120-86400"),
+        "{e}"
+    );
+    let e = err(&with_dynamic(
+        "",
+        &format!("{DYN}\n[[dynamic_map.DYN]]\nseq = 10\ntransform_set = \"ts\"\n"),
+    ));
+    assert!(
+        e.reason
+            .contains("crypto dynamic-map DYN 10 is defined twice"),
+        "{e}"
+    );
+    let e = err(&with_dynamic("", "[[dynamic_map.DYN]]\nseq = 10\n"));
+    assert!(
+        e.reason
+            .contains("crypto dynamic-map DYN 10 has no transform set"),
+        "{e}"
+    );
+    let e = err(&with_dynamic(
+        "",
+        "[[dynamic_map.DYN]]\nseq = 10\ntransform_set = \"ts\"\npeer = \"1.2.3.4\"\n",
+    ));
+    assert!(e.reason.contains("unknown field `peer`"), "{e}");
+}

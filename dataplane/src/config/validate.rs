@@ -57,6 +57,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         transform_set,
         access_list,
         crypto_map,
+        dynamic_map,
         isakmp: _,
         trustpoint: _,
         ctl: _,
@@ -73,7 +74,15 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let static_arp = static_arp(&cx, &arp, &interfaces)?;
     let transform_sets = transform_sets(&cx, &transform_set)?;
     let access_lists = access_lists(&cx, &access_list)?;
-    let maps = crypto_maps(&cx, crypto_map, &interfaces, &transform_sets, &access_lists)?;
+    let dynamic_maps = dynamic_maps(&cx, dynamic_map, &transform_sets, &access_lists)?;
+    let maps = crypto_maps(
+        &cx,
+        crypto_map,
+        &interfaces,
+        &transform_sets,
+        &access_lists,
+        &dynamic_maps,
+    )?;
 
     Ok(Config {
         file: file.to_path_buf(),
@@ -85,6 +94,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         transform_sets,
         access_lists,
         crypto_maps: maps.entries,
+        dynamic_maps,
         manual_sas: maps.manual_sas,
         spd_rules: maps.spd_rules,
     })
@@ -600,6 +610,126 @@ fn access_lists(
     Ok(out)
 }
 
+/// `set security-association lifetime seconds N kilobytes N`.
+fn sa_lifetime(cx: &Ctx, raw: &Option<Spanned<RawLifetime>>) -> Result<Lifetime, ConfigError> {
+    let mut lifetime = Lifetime::default();
+    if let Some(l) = raw {
+        let r = l.get_ref();
+        if let Some(s) = r.seconds {
+            if !(120..=86400).contains(&s) {
+                return Err(cx.err_at(l, "lifetime seconds must be 120-86400"));
+            }
+            lifetime.seconds = s;
+        }
+        if let Some(k) = r.kilobytes {
+            if !(2560..=4_294_967_295).contains(&k) {
+                return Err(cx.err_at(l, "lifetime kilobytes must be 2560-4294967295"));
+            }
+            lifetime.kilobytes = k;
+        }
+    }
+    Ok(lifetime)
+}
+
+/// `set pfs groupN`.
+fn pfs_group(cx: &Ctx, raw: &Option<Spanned<String>>) -> Result<Option<String>, ConfigError> {
+    let Some(p) = raw else { return Ok(None) };
+    let g = p.get_ref();
+    if !matches!(
+        g.as_str(),
+        "group1" | "group2" | "group5" | "group14" | "group15" | "group19" | "group20"
+    ) {
+        return Err(cx.err_at(p, format!("unknown pfs group {g:?}")));
+    }
+    Ok(Some(g.clone()))
+}
+
+/// Checks the names of transform sets an entry uses; `what` names the entry in errors.
+fn transform_set_names(
+    cx: &Ctx,
+    names: Vec<String>,
+    transform_sets: &BTreeMap<String, TransformSet>,
+    what: &str,
+    at: Range<usize>,
+) -> Result<Vec<String>, ConfigError> {
+    if names.is_empty() {
+        return Err(cx.err(at, format!("{what} has no transform set")));
+    }
+    for t in &names {
+        if !transform_sets.contains_key(t) {
+            return Err(cx.err(at, format!("no transform set named {t}")));
+        }
+    }
+    Ok(names)
+}
+
+/// `crypto dynamic-map NAME SEQ` entries. Their access-lists add no SPD rules: those come
+/// from the proxy identities of each SA negotiated through the map.
+fn dynamic_maps(
+    cx: &Ctx,
+    raw: BTreeMap<String, Vec<Spanned<RawDynamicMapEntry>>>,
+    transform_sets: &BTreeMap<String, TransformSet>,
+    acls: &BTreeMap<String, Vec<Ace>>,
+) -> Result<BTreeMap<String, Vec<DynamicMapEntry>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, mut raw_entries) in raw {
+        raw_entries.sort_by_key(|e| *e.get_ref().seq.get_ref());
+        let mut list: Vec<DynamicMapEntry> = Vec::new();
+        for re in &raw_entries {
+            let e = re.get_ref();
+            let seq = *e.seq.get_ref();
+            if list.iter().any(|x| x.seq == seq) {
+                return Err(cx.err_at(
+                    &e.seq,
+                    format!("crypto dynamic-map {name} {seq} is defined twice"),
+                ));
+            }
+            let mut names: Vec<String> = Vec::new();
+            if let Some(t) = &e.transform_set {
+                names.extend(t.get_ref().items().into_iter().map(String::from));
+            }
+            if let Some(t) = &e.transform_sets {
+                names.extend(t.get_ref().iter().cloned());
+            }
+            let at = e
+                .transform_set
+                .as_ref()
+                .map(|t| t.span())
+                .or_else(|| e.transform_sets.as_ref().map(|t| t.span()))
+                .unwrap_or_else(|| re.span());
+            let transform_sets = transform_set_names(
+                cx,
+                names,
+                transform_sets,
+                &format!("crypto dynamic-map {name} {seq}"),
+                at,
+            )?;
+            let match_address = match &e.match_address {
+                Some(m) => {
+                    let acl = acls
+                        .get(m.get_ref())
+                        .ok_or_else(|| cx.err_at(m, format!("no access-list {}", m.get_ref())))?;
+                    if !acl.iter().any(|a| a.action == AceAction::Permit) {
+                        return Err(cx.err_at(m, "the access-list permits nothing"));
+                    }
+                    Some(m.get_ref().clone())
+                }
+                None => None,
+            };
+            list.push(DynamicMapEntry {
+                seq,
+                transform_sets,
+                match_address,
+                lifetime: sa_lifetime(cx, &e.lifetime)?,
+                pfs: pfs_group(cx, &e.pfs)?,
+                reverse_route: e.reverse_route.unwrap_or(false),
+            });
+        }
+        out.insert(name, list);
+    }
+    Ok(out)
+}
+
 struct CompiledMaps {
     entries: BTreeMap<String, Vec<CryptoMapEntry>>,
     manual_sas: Vec<ManualSa>,
@@ -642,6 +772,7 @@ fn crypto_maps(
     interfaces: &[Interface],
     transform_sets: &BTreeMap<String, TransformSet>,
     acls: &BTreeMap<String, Vec<Ace>>,
+    dynamic_maps: &BTreeMap<String, Vec<DynamicMapEntry>>,
 ) -> Result<CompiledMaps, ConfigError> {
     let mut entries = BTreeMap::new();
     let mut manual_sas = Vec::new();
@@ -676,6 +807,19 @@ fn crypto_maps(
                     ))
                 }
             };
+            if let Some(d) = &e.dynamic {
+                list.push(dynamic_entry(
+                    cx,
+                    re,
+                    &map_name,
+                    kind,
+                    d,
+                    dynamic_maps,
+                    sa_id,
+                )?);
+                sa_id += 1;
+                continue;
+            }
             let peer = match &e.peer {
                 Some(p) => Some(p.get_ref().parse::<IpAddr>().map_err(|_| {
                     cx.err_at(p, format!("peer {:?} is not an IP address", p.get_ref()))
@@ -689,39 +833,26 @@ fn crypto_maps(
             if let Some(t) = &e.transform_sets {
                 ts_names.extend(t.get_ref().iter().cloned());
             }
-            if ts_names.is_empty() {
-                return Err(cx.err_at(
-                    re,
-                    format!("crypto map {map_name} {seq} has no transform set"),
-                ));
-            }
-            for t in &ts_names {
-                if !transform_sets.contains_key(t) {
-                    return Err(cx.err_at(re, format!("no transform set named {t}")));
-                }
-            }
-            let acl = acls.get(e.match_address.get_ref()).ok_or_else(|| {
+            let ts_names = transform_set_names(
+                cx,
+                ts_names,
+                transform_sets,
+                &format!("crypto map {map_name} {seq}"),
+                re.span(),
+            )?;
+            let match_address = e.match_address.as_ref().ok_or_else(|| {
                 cx.err_at(
-                    &e.match_address,
-                    format!("no access-list {}", e.match_address.get_ref()),
+                    re,
+                    format!("crypto map {map_name} {seq} has no match_address (or dynamic)"),
                 )
             })?;
-            let mut lifetime = Lifetime::default();
-            if let Some(l) = &e.lifetime {
-                let r = l.get_ref();
-                if let Some(s) = r.seconds {
-                    if !(120..=86400).contains(&s) {
-                        return Err(cx.err_at(l, "lifetime seconds must be 120-86400"));
-                    }
-                    lifetime.seconds = s;
-                }
-                if let Some(k) = r.kilobytes {
-                    if !(2560..=4_294_967_295).contains(&k) {
-                        return Err(cx.err_at(l, "lifetime kilobytes must be 2560-4294967295"));
-                    }
-                    lifetime.kilobytes = k;
-                }
-            }
+            let acl = acls.get(match_address.get_ref()).ok_or_else(|| {
+                cx.err_at(
+                    match_address,
+                    format!("no access-list {}", match_address.get_ref()),
+                )
+            })?;
+            let lifetime = sa_lifetime(cx, &e.lifetime)?;
             let replay_window = match &e.replay_window {
                 None => 64,
                 Some(v) => match v.get_ref() {
@@ -734,25 +865,7 @@ fn crypto_maps(
                     )),
                 },
             };
-            let pfs = match &e.pfs {
-                Some(p) => {
-                    let g = p.get_ref();
-                    if !matches!(
-                        g.as_str(),
-                        "group1"
-                            | "group2"
-                            | "group5"
-                            | "group14"
-                            | "group15"
-                            | "group19"
-                            | "group20"
-                    ) {
-                        return Err(cx.err_at(p, format!("unknown pfs group {g:?}")));
-                    }
-                    Some(g.clone())
-                }
-                None => None,
-            };
+            let pfs = pfs_group(cx, &e.pfs)?;
             let udp_encap = e.nat_t.as_ref().map(|n| UdpEncap {
                 local_port: n.get_ref().local_port,
                 remote_port: n.get_ref().remote_port,
@@ -763,7 +876,7 @@ fn crypto_maps(
                 .map(|a| a.selector)
                 .collect();
             if selectors.is_empty() {
-                return Err(cx.err_at(&e.match_address, "the access-list permits nothing"));
+                return Err(cx.err_at(match_address, "the access-list permits nothing"));
             }
             // An entry whose every permit is already covered by an earlier entry of the same
             // map would never be used: refuse it rather than leave the choice ambiguous.
@@ -903,7 +1016,8 @@ fn crypto_maps(
                 kind,
                 peer,
                 transform_sets: ts_names,
-                match_address: e.match_address.get_ref().clone(),
+                match_address: Some(match_address.get_ref().clone()),
+                dynamic: None,
                 lifetime,
                 replay_window,
                 esn: e.esn.unwrap_or(false),
@@ -919,5 +1033,63 @@ fn crypto_maps(
         entries,
         manual_sas,
         spd_rules,
+    })
+}
+
+/// A crypto map entry that references a dynamic map (`crypto map NAME SEQ ipsec-isakmp dynamic
+/// DYN`). Everything else is set in the dynamic map, so the entry takes nothing else; it adds
+/// no SPD rules.
+fn dynamic_entry(
+    cx: &Ctx,
+    re: &Spanned<RawMapEntry>,
+    map_name: &str,
+    kind: MapKind,
+    d: &Spanned<String>,
+    dynamic_maps: &BTreeMap<String, Vec<DynamicMapEntry>>,
+    sa_id: u32,
+) -> Result<CryptoMapEntry, ConfigError> {
+    let e = re.get_ref();
+    let seq = *e.seq.get_ref();
+    if kind != MapKind::Isakmp {
+        return Err(cx.err_at(d, "a dynamic map belongs to an ipsec-isakmp entry"));
+    }
+    if !dynamic_maps.contains_key(d.get_ref()) {
+        return Err(cx.err_at(d, format!("no dynamic map named {}", d.get_ref())));
+    }
+    let set_here = [
+        ("peer", e.peer.is_some()),
+        ("transform_set", e.transform_set.is_some()),
+        ("transform_sets", e.transform_sets.is_some()),
+        ("match_address", e.match_address.is_some()),
+        ("lifetime", e.lifetime.is_some()),
+        ("replay_window", e.replay_window.is_some()),
+        ("esn", e.esn.is_some()),
+        ("nat_t", e.nat_t.is_some()),
+        ("pfs", e.pfs.is_some()),
+        ("session_key", e.session_key.is_some()),
+        ("reverse_route", e.reverse_route.is_some()),
+    ];
+    if let Some((field, _)) = set_here.iter().find(|(_, set)| *set) {
+        return Err(cx.err_at(
+            re,
+            format!(
+                "crypto map {map_name} {seq} references dynamic map {}: set {field} there, not here",
+                d.get_ref()
+            ),
+        ));
+    }
+    Ok(CryptoMapEntry {
+        seq,
+        kind,
+        peer: None,
+        transform_sets: Vec::new(),
+        match_address: None,
+        dynamic: Some(d.get_ref().clone()),
+        lifetime: Lifetime::default(),
+        replay_window: 64,
+        esn: false,
+        pfs: None,
+        reverse_route: false,
+        sa_id,
     })
 }
