@@ -4,6 +4,7 @@
 //! the dataplane. Quick Mode and the daemon that ties them together are being written.
 
 pub mod config;
+pub mod credentials;
 pub mod dplink;
 pub mod ike;
 pub mod ikecrypto;
