@@ -9,6 +9,12 @@
 //!   state and the datagram to send (see [`main_mode::Step`]); nothing here touches a
 //!   socket or a clock other than to stamp the established SA.
 //!
+//! - [`quick_mode`]: phase 2, Quick Mode (RFC 2409 5.5), initiator and responder, giving
+//!   [`ChildSa`]s (dataplane `SaParams`) on top of a [`Phase1Sa`]; [`phase2`] holds the crypto
+//!   map entry it negotiates ([`Phase2Policy`]) and the attribute / ID mappings.
+//! - [`informational`]: the protected informational exchange (RFC 2409 5.7): DELETE, DPD
+//!   R-U-THERE / R-U-THERE-ACK (RFC 3706), INITIAL-CONTACT, error notifications.
+//!
 //! Errors are [`Error`], whose `Display` is the line IOS would log.
 
 use std::net::IpAddr;
@@ -17,18 +23,29 @@ use crate::isakmp::notify::NotifyType;
 use crate::isakmp::{ExchangeType, PayloadType};
 
 pub mod auth;
+pub mod informational;
 pub mod main_mode;
+pub mod phase2;
 pub mod proposal;
+mod protected;
+pub mod quick_mode;
 
+#[cfg(test)]
+mod quick_mode_tests;
 #[cfg(test)]
 mod tests;
 
 pub use auth::{AuthError, Credentials, IdentityPayload, PeerIdentity};
+pub use informational::{InfoEvent, Informational};
 pub use main_mode::{
     Initiator, MainModeConfig, MmI1Sent, MmI3Sent, MmI5Sent, MmR2Sent, MmR4Sent, PeerVendors,
     Phase1Sa, Rejection, Responder, Role, Seeds, Step, NAT_T_PORT,
 };
+pub use phase2::{Phase2Policy, Proxies, TransformSet};
 pub use proposal::{AuthMethod, Phase1Policy};
+pub use quick_mode::{
+    ChildSa, QmI1Sent, QmI3Sent, QmR2Sent, QmResponse, QuickModeInitiator, QuickModeResponder,
+};
 
 /// Why a Main Mode message was refused or the exchange failed. `Display` gives IOS's log
 /// line. [`Error::is_fatal`] tells whether the exchange is over; [`Error::notify`] which
@@ -91,6 +108,31 @@ pub enum Error {
          (received notify {notify})"
     )]
     PeerNotify { peer: IpAddr, notify: NotifyType },
+    /// A Quick Mode or informational message whose HASH does not verify (or that does not
+    /// decrypt to a payload chain starting with HASH). Dropped.
+    #[error(
+        "%CRYPTO-4-IKMP_HASH_FAIL: IKE message from {peer} failed its hash check \
+         ({what}, message ID = {message_id})"
+    )]
+    BadHash {
+        peer: IpAddr,
+        what: &'static str,
+        message_id: u32,
+    },
+    /// Quick Mode: none of the peer's proposals is acceptable (responder), or the
+    /// responder's choice is not one we offered (initiator).
+    #[error(
+        "%CRYPTO-6-IKMP_MODE_FAILURE: Processing of Quick mode failed with peer at {peer} \
+         (IPSEC(validate_proposal_request): {reason})"
+    )]
+    QmNoProposalChosen { peer: IpAddr, reason: String },
+    /// Quick Mode: the proxy identities are not ours (mirror of a static crypto map entry,
+    /// or inside a dynamic map's ranges).
+    #[error(
+        "IPSEC(validate_transform_proposal): proxy identities not supported \
+         (peer {peer}: {reason})"
+    )]
+    ProxyIdRefused { peer: IpAddr, reason: String },
     /// A local failure (no policy, signing failed, crypto library error).
     #[error(
         "%CRYPTO-6-IKMP_MODE_FAILURE: Processing of Main mode failed with peer at {peer} \
@@ -109,6 +151,7 @@ impl Error {
                 | Error::InvalidPayloadType { .. }
                 | Error::UnknownCookies { .. }
                 | Error::UnexpectedExchange { .. }
+                | Error::BadHash { .. }
         )
     }
 
@@ -120,6 +163,8 @@ impl Error {
             Error::AuthenticationFailed { .. } => Some(NotifyType::AUTHENTICATION_FAILED),
             Error::BadCertificate { .. } => Some(NotifyType::INVALID_CERTIFICATE),
             Error::InvalidId { .. } => Some(NotifyType::INVALID_ID_INFORMATION),
+            Error::QmNoProposalChosen { .. } => Some(NotifyType::NO_PROPOSAL_CHOSEN),
+            Error::ProxyIdRefused { .. } => Some(NotifyType::INVALID_ID_INFORMATION),
             _ => None,
         }
     }
@@ -138,6 +183,9 @@ impl Error {
             | Error::BadCertificate { peer, .. }
             | Error::InvalidId { peer, .. }
             | Error::PeerNotify { peer, .. }
+            | Error::BadHash { peer, .. }
+            | Error::QmNoProposalChosen { peer, .. }
+            | Error::ProxyIdRefused { peer, .. }
             | Error::Local { peer, .. } => *peer,
         }
     }

@@ -1141,6 +1141,38 @@ fn charon_initiator_interop() {
         Done(Phase1Sa),
     }
     let mut st = St::Start;
+    // With IKE_INTEROP_QUICK_MODE, answer charon's Quick Mode too (its child `c`:
+    // 10.10.1.0/24 -> 10.10.2.0/24, aes128-sha1, tunnel).
+    let quick_mode = std::env::var("IKE_INTEROP_QUICK_MODE").is_ok();
+    let qm_policy = {
+        use dataplane::crypto::{Encryption, Integrity, Transform};
+        use dataplane::esp::{Mode, Prefix, Selector};
+        let pfx = |a: [u8; 4]| Prefix {
+            addr: IpAddr::V4(a.into()),
+            len: 24,
+        };
+        Phase2Policy::new(
+            "interop",
+            10,
+            vec![TransformSet {
+                name: "AES-SHA".into(),
+                transform: Transform {
+                    encryption: Encryption::AesCbc128,
+                    integrity: Integrity::Sha1,
+                },
+                mode: Mode::Tunnel,
+            }],
+            Proxies::Static(Selector {
+                source: pfx([10, 10, 2, 0]),
+                destination: pfx([10, 10, 1, 0]),
+                protocol: 0,
+                source_ports: (0, 65535),
+                destination_ports: (0, 65535),
+            }),
+        )
+    };
+    let mut qm_r2: Option<QmR2Sent> = None;
+    let mut child: Option<(ChildSa, Instant)> = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut buf = [0u8; 65535];
     while Instant::now() < deadline {
@@ -1199,10 +1231,16 @@ fn charon_initiator_interop() {
                     Step::Failed(r) => panic!("{}", r.error),
                 },
                 St::Done(sa) => {
-                    reply = sa.on_retransmit(data);
-                    if reply.is_none() {
-                        eprintln!("after phase 1 (Quick Mode?), ignored");
-                    }
+                    reply = match sa.on_retransmit(data) {
+                        Some(r) => Some(r),
+                        None if quick_mode => {
+                            interop_phase2(&sa, data, &qm_policy, &mut qm_r2, &mut child)
+                        }
+                        None => {
+                            eprintln!("after phase 1 (Quick Mode?), ignored");
+                            None
+                        }
+                    };
                     St::Done(sa)
                 }
             };
@@ -1216,8 +1254,13 @@ fn charon_initiator_interop() {
             }
         }
         if let St::Done(sa) = &st {
-            // Let a retransmitted MM5 be answered, then stop.
-            if sa.established.elapsed() > Duration::from_secs(3) {
+            // Let a retransmitted MM5 (or QM1) be answered, then stop.
+            let since = match (&child, quick_mode) {
+                (Some((_, at)), true) => *at,
+                (None, true) => continue,
+                (_, false) => sa.established,
+            };
+            if since.elapsed() > Duration::from_secs(3) {
                 break;
             }
         }
@@ -1239,4 +1282,122 @@ fn charon_initiator_interop() {
     } else {
         assert!(!sa.nat_remote && !sa.nat_local);
     }
+    if quick_mode {
+        let Some((c, _)) = child else {
+            panic!("Quick Mode not completed")
+        };
+        eprintln!(
+            "CHILD ESTABLISHED: spi_in {:#010x} spi_out {:#010x} {} {:?} udp {:?} lifetime {:?}",
+            c.spi_in, c.spi_out, c.transform, c.mode, c.outbound.udp_encap, c.lifetime
+        );
+        assert!(c.outbound.udp_encap.is_some(), "charon floated: ESP in UDP");
+        // Throwaway lab keys, for the script to compare with charon's own (chd = 4).
+        eprintln!(
+            "CHILD KEYS in_enc={} in_auth={} out_enc={} out_auth={}",
+            hex::encode(&c.inbound.keys.encryption),
+            hex::encode(&c.inbound.keys.authentication),
+            hex::encode(&c.outbound.keys.encryption),
+            hex::encode(&c.outbound.keys.authentication)
+        );
+    }
+}
+
+/// The interop responder after phase 1: Quick Mode (QM1 -> QM2, QM3 -> child SA, a
+/// retransmitted QM1 -> QM2 again) and informational messages (logged, DPD answered).
+fn interop_phase2(
+    sa: &Phase1Sa,
+    data: &[u8],
+    policy: &Phase2Policy,
+    qm_r2: &mut Option<QmR2Sent>,
+    child: &mut Option<(ChildSa, std::time::Instant)>,
+) -> Option<Vec<u8>> {
+    let Ok((h, _)) = parse_header(data) else {
+        eprintln!("unparsable datagram after phase 1");
+        return None;
+    };
+    if h.exchange_type == ExchangeType::INFORMATIONAL {
+        match informational::parse(sa, data) {
+            Ok(info) => {
+                eprintln!("informational: {:?}", info.events);
+                return info.dpd_reply(sa);
+            }
+            Err(e) => {
+                eprintln!("informational dropped: {e}");
+                return None;
+            }
+        }
+    }
+    if h.exchange_type != ExchangeType::QUICK_MODE {
+        eprintln!("exchange {} after phase 1 ignored", h.exchange_type);
+        return None;
+    }
+    if let Some(r2) = qm_r2.take() {
+        if r2.message_id() == h.message_id {
+            return match r2.on_message(sa, data) {
+                Step::Next(c, _) => {
+                    eprintln!(
+                        "QM3 accepted: child SA {:#010x}/{:#010x}",
+                        c.spi_in, c.spi_out
+                    );
+                    *child = Some((c, std::time::Instant::now()));
+                    None
+                }
+                Step::Retransmit(s, out) => {
+                    *qm_r2 = Some(s);
+                    Some(out)
+                }
+                Step::Ignored(s, r) => {
+                    eprintln!("{}", r.error);
+                    *qm_r2 = Some(s);
+                    r.notify
+                }
+                Step::Failed(r) => panic!("{}", r.error),
+            };
+        }
+        *qm_r2 = Some(r2);
+    }
+    let mut spi = || 0xc0de_0001u32;
+    match QuickModeResponder::on_qm1(sa, data, std::slice::from_ref(policy), &mut spi) {
+        Ok(resp) => {
+            eprintln!(
+                "QM1 accepted; install inbound SA {:#010x} before QM2",
+                resp.inbound.spi
+            );
+            *qm_r2 = Some(resp.state);
+            Some(resp.qm2)
+        }
+        Err(r) => panic!("QM1 refused: {}", r.error),
+    }
+}
+
+// --- helpers for the Quick Mode tests (quick_mode_tests.rs) ------------------------------
+
+/// An established pair (initiator's, responder's) of ISAKMP SAs with pre-share and `p`,
+/// between `ia()` and `ra()` without NAT.
+pub(super) fn established_pair(p: Phase1Policy) -> (Phase1Sa, Phase1Sa) {
+    let (ci, cr) = psk_pair(p, b"cisco123", b"cisco123");
+    handshake(ci, cr)
+}
+
+/// An established pair where the initiator is behind a NAT (198.51.100.7), floated to
+/// 4500: both sides see `nat_detected()`.
+pub(super) fn established_pair_nat(p: Phase1Policy) -> (Phase1Sa, Phase1Sa) {
+    let (ci, cr) = psk_pair(p, b"k", b"k");
+    let nat500 = addr("198.51.100.7:31000");
+    let nat4500 = addr("198.51.100.7:31001");
+    let (i1, mm1) = Initiator::start(ci, ia(), ra()).unwrap();
+    let (r2, mm2) = Responder::on_first(cr, &mm1, ra(), nat500).unwrap();
+    let (i3, mm3) = next(i1.on_message(&mm2, ia(), ra()));
+    let (r4, mm4) = next(r2.on_message(&mm3, ra(), nat500));
+    let (i5, mm5) = next(i3.on_message(&mm4, ia(), ra()));
+    let (sa_r, mm6) = next(r4.on_message(&mm5, addr("10.99.0.2:4500"), nat4500));
+    let (l5, r5) = (i5.local(), i5.remote());
+    let (sa_i, _) = next(i5.on_message(&mm6, l5, r5));
+    assert!(sa_i.nat_detected() && sa_r.nat_detected());
+    (sa_i, sa_r)
+}
+
+/// A phase 1 policy for the Quick Mode tests.
+pub(super) fn p1_policy(cipher: IkeCipher, hash: HashAlg, group: DhGroup) -> Phase1Policy {
+    policy(10, cipher, hash, AuthMethod::PreShare, group)
 }
