@@ -83,11 +83,11 @@ impl Credentials for GatewayCredentials {
             .map(|k| Zeroizing::new(k.secret.expose().to_vec()))
     }
 
-    fn sign(&self, hash: &[u8]) -> Result<Vec<u8>, AuthError> {
+    fn sign(&self, hash: &[u8], requested_cas: &[Vec<u8>]) -> Result<Vec<u8>, AuthError> {
+        // The trustpoint whose certificate own_cert_chain sends for the same request.
         let tp = self
             .store
-            .trustpoints()
-            .first()
+            .select_own_cert(requested_cas)
             .ok_or_else(|| AuthError::Other("no trustpoint: rsa-sig needs one".into()))?;
         tp.sign(hash)
             .map_err(|e| AuthError::Other(format!("signing with our key: {e}")))

@@ -1,34 +1,41 @@
-//! `ipsec-control`: the control process. The IKEv1 daemon is issue 3; what exists today is
-//! the part every later piece builds on: reading and validating the shared configuration
-//! file, which both processes read.
+//! `ipsec-control`: the control process (IKEv1 daemon).
 //!
-//! `ipsec-control --check FILE` exits 0 when the file is valid (the dataplane's sections and
-//! the control process's: isakmp, trustpoints, keys, dynamic maps), and 1 with `FILE:LINE:
-//! reason` when it is not.
+//! - `ipsec-control --config FILE` runs the daemon: it connects to the dataplane's channel
+//!   (`[dataplane] channel`), answers and starts IKE exchanges, and pushes the SAs it
+//!   negotiates, until SIGINT/SIGTERM.
+//! - `ipsec-control --check FILE` exits 0 when the file is valid (the dataplane's sections
+//!   and the control process's: isakmp, trustpoints, keys, dynamic maps), and 1 with
+//!   `FILE:LINE: reason` when it is not.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use control::config::IkeConfig;
 
 #[derive(Parser)]
-#[command(name = "ipsec-control", about = "IPsec gateway control process")]
+#[command(
+    name = "ipsec-control",
+    about = "IPsec gateway control process (IKEv1)"
+)]
 struct Args {
     /// Validate the configuration file and exit.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check: Option<PathBuf>,
+    /// Run the daemon with this configuration file.
     #[arg(long, value_name = "FILE")]
-    check: std::path::PathBuf,
+    config: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match IkeConfig::load(&args.check) {
+fn check(path: &PathBuf) -> ExitCode {
+    match IkeConfig::load(path) {
         Ok(cfg) => {
             for name in cfg.unused_dynamic_maps() {
                 eprintln!("% warning: no crypto map entry references dynamic map {name}");
             }
             println!(
                 "{}: OK ({} interfaces, {} crypto maps, {} manually keyed SA pairs, {} isakmp policies, {} trustpoints, {} dynamic maps)",
-                args.check.display(),
+                path.display(),
                 cfg.base.interfaces.len(),
                 cfg.base.crypto_maps.len(),
                 cfg.base.manual_sas.len(),
@@ -38,6 +45,25 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("% {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = &args.check {
+        return check(path);
+    }
+    let Some(path) = &args.config else {
+        eprintln!("% ipsec-control: give --config FILE (run) or --check FILE (validate)");
+        return ExitCode::FAILURE;
+    };
+    dataplane::logging::init(None);
+    match control::daemon::run::run(path) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("% {e}");
             ExitCode::FAILURE

@@ -19,8 +19,10 @@ pub mod config;
 pub mod crypto;
 pub mod esp;
 pub mod l3;
+pub mod logging;
 pub mod packet;
 pub mod pipeline;
+pub mod signals;
 pub mod spd;
 pub mod wire;
 

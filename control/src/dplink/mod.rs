@@ -7,7 +7,7 @@ pub mod datagram;
 use std::path::Path;
 use std::time::Duration;
 
-use dataplane::channel::{Client, Error as ChannelError, Message};
+use dataplane::channel::{Client, CountersMsg, Error as ChannelError, Message, SpdRuleMsg};
 use dataplane::esp::{Direction, SaParams};
 
 pub use datagram::{DatagramError, IkeDatagram};
@@ -109,6 +109,20 @@ impl Dataplane {
             direction,
             sa_id,
         })
+    }
+
+    /// Replaces the dataplane's SPD (the static crypto-map rules and the dynamic ones).
+    pub fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError> {
+        self.expect_ack(&Message::InstallSpd { rules })
+    }
+
+    /// Every SA's counters and remaining lifetime, and the per-lcore counters.
+    pub fn counters(&mut self) -> Result<CountersMsg, LinkError> {
+        match self.client.request(&Message::DumpCounters)? {
+            Message::Counters(c) => Ok(c),
+            Message::Error { reason } => Err(LinkError::Refused(reason)),
+            other => Err(LinkError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     /// The next event, waiting up to the event timeout; `None` when none came.

@@ -4,16 +4,17 @@
 //! of the peer's certificate, identity and signature.
 //!
 //! IKEv1 RSA signatures (RFC 2409 section 5.1) are PKCS#1 v1.5 type-1 padding of the raw
-//! HASH_I / HASH_R, *without* a DigestInfo: [`pkcs1_sign_raw`] and [`pkcs1_verify_raw`]
-//! implement that for whoever implements [`Credentials`].
+//! HASH_I / HASH_R, *without* a DigestInfo. The one implementation is
+//! [`crate::pki::sign`]; [`pkcs1_sign_raw`] and [`pkcs1_verify_raw`] are its adapters to
+//! [`AuthError`] for whoever implements [`Credentials`] without a trustpoint.
 
 use std::net::IpAddr;
 
 use openssl::pkey::{HasPrivate, HasPublic, PKeyRef};
-use openssl::rsa::Padding;
 use zeroize::Zeroizing;
 
 use crate::isakmp::id::{self, Identity};
+use crate::pki::sign;
 
 /// An identity as carried in an ID payload: type and data ([`Identity`]), protocol and
 /// port (IOS sends 17 and 500 in phase 1).
@@ -37,11 +38,13 @@ pub enum AuthError {
     /// No certificate was sent and none is known for the peer.
     #[error("no certificate for the peer")]
     NoCertificate,
-    /// The certificate is not acceptable (untrusted issuer, expired, revoked...).
-    #[error("certificate not acceptable: {0}")]
+    /// The certificate is not acceptable (untrusted issuer, expired, revoked...): the
+    /// reason, as the `is bad:` part of `%CRYPTO-5-IKMP_INVAL_CERT`.
+    #[error("{0}")]
     Certificate(String),
-    /// The ID payload does not match the certificate.
-    #[error("identity {0} does not match the certificate")]
+    /// The ID payload does not match the certificate: the reason, naming the identity
+    /// claimed and what the certificate holds.
+    #[error("{0}")]
     IdMismatch(String),
     /// Anything else (our own key unusable, ...).
     #[error("{0}")]
@@ -56,8 +59,10 @@ pub trait Credentials: Send + Sync {
     /// The pre-shared key for a peer address (IOS `crypto isakmp key ... address`).
     fn preshared_key(&self, peer: IpAddr) -> Option<Zeroizing<Vec<u8>>>;
     /// Signs HASH_I or HASH_R with our private key: PKCS#1 v1.5 type 1, no DigestInfo
-    /// (see [`pkcs1_sign_raw`]).
-    fn sign(&self, hash: &[u8]) -> Result<Vec<u8>, AuthError>;
+    /// (see [`pkcs1_sign_raw`]). The key is the one of the certificate
+    /// [`Credentials::own_cert_chain`] gives for the same `requested_cas`, so that the
+    /// signature verifies with the certificate sent beside it.
+    fn sign(&self, hash: &[u8], requested_cas: &[Vec<u8>]) -> Result<Vec<u8>, AuthError>;
     /// Our certificate, then its chain, DER, preferring one issued by one of the CAs the
     /// peer asked for (DER names from its CERT_REQ payloads; empty: any). Only the first
     /// (end-entity) certificate is sent, as IOS does.
@@ -76,39 +81,20 @@ pub trait Credentials: Send + Sync {
     ) -> Result<PeerIdentity, AuthError>;
 }
 
-fn ssl(e: openssl::error::ErrorStack) -> AuthError {
-    AuthError::Other(format!("OpenSSL: {e}"))
-}
-
-/// An IKEv1 RSA signature: `hash` padded with PKCS#1 v1.5 type 1 and raised to the private
-/// exponent (OpenSSL `RSA_private_encrypt` with `RSA_PKCS1_PADDING`), no DigestInfo.
+/// An IKEv1 RSA signature of `hash` ([`crate::pki::sign::sign_hash`]: PKCS#1 v1.5 type 1,
+/// no DigestInfo), with its failure as [`AuthError::Other`].
 pub fn pkcs1_sign_raw<T: HasPrivate>(key: &PKeyRef<T>, hash: &[u8]) -> Result<Vec<u8>, AuthError> {
-    let rsa = key.rsa().map_err(ssl)?;
-    let mut out = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .private_encrypt(hash, &mut out, Padding::PKCS1)
-        .map_err(ssl)?;
-    out.truncate(n);
-    Ok(out)
+    sign::sign_hash(key, hash).map_err(|e| AuthError::Other(format!("OpenSSL: {e}")))
 }
 
-/// Checks an IKEv1 RSA signature: `sig` raised to the public exponent must unpad (PKCS#1
-/// type 1) to exactly `hash`.
+/// Checks an IKEv1 RSA signature ([`crate::pki::sign::verify_hash`]);
+/// [`AuthError::BadSignature`] when it does not verify.
 pub fn pkcs1_verify_raw<T: HasPublic>(
     key: &PKeyRef<T>,
     hash: &[u8],
     sig: &[u8],
 ) -> Result<(), AuthError> {
-    let rsa = key.rsa().map_err(|_| AuthError::BadSignature)?;
-    let size = rsa.size() as usize;
-    if sig.len() != size {
-        return Err(AuthError::BadSignature);
-    }
-    let mut out = vec![0u8; size];
-    let n = rsa
-        .public_decrypt(sig, &mut out, Padding::PKCS1)
-        .map_err(|_| AuthError::BadSignature)?;
-    if n == hash.len() && openssl::memcmp::eq(&out[..n], hash) {
+    if sign::verify_hash(key, hash, sig) {
         Ok(())
     } else {
         Err(AuthError::BadSignature)

@@ -700,7 +700,7 @@ impl Core {
                 let s = self
                     .cfg
                     .credentials
-                    .sign(&hash)
+                    .sign(&hash, requested)
                     .map_err(|e| self.local_err(format_args!("signing: {e}")))?;
                 v.push(Payload::Signature(sig::Repr { data: s }));
             }
@@ -1766,7 +1766,10 @@ impl MmR4Sent {
         iv.advance(body).map_err(|e| c.malformed(e))?;
         let local_id = c.cfg.credentials.local_id();
         let hash_r = self.keys.hash_r(&a, &local_id.body_bytes());
-        let payloads = c.auth_payloads(p, &local_id, hash_r, &self.requested)?;
+        // An initiator may send its CERT_REQ in MM5 rather than MM3 (strongSwan does).
+        let mut requested = self.requested.clone();
+        requested.extend(requested_cas(&b.payloads));
+        let payloads = c.auth_payloads(p, &local_id, hash_r, &requested)?;
         let mm6 = encrypted_message(c.cky_i, c.cky_r, &payloads, p, &self.keys, &mut iv)
             .map_err(|e| c.local_err(e))?;
         log::debug!(

@@ -204,7 +204,8 @@ fn match_transform(p: &Phase1Policy, t: &TransformRepr) -> Result<(u32, bool), S
         return Err("Diffie-Hellman group offered does not match policy!".into());
     }
     Ok(match o.lifetime_secs {
-        None => (p.lifetime_secs, false),
+        // no lifetime, or 0 (strongSwan with rekey_time = 0): ours
+        None | Some(0) => (p.lifetime_secs, false),
         Some(l) if l > p.lifetime_secs as u64 => (p.lifetime_secs, true),
         Some(l) => (l as u32, false),
     })
@@ -477,6 +478,11 @@ mod tests {
         // 3600 refuses it.
         assert!(check_choice(&[long], &s.reply_sa()).is_some());
         assert!(check_choice(&[short], &s.reply_sa()).is_none());
+        // a lifetime of 0 (strongSwan's rekey_time = 0) means ours, not "expired now"
+        let mut zero = short;
+        zero.lifetime_secs = 0;
+        let s = select(&ours, &build_sa(&[zero])).unwrap();
+        assert_eq!(s.policy.lifetime_secs, 86400);
     }
 
     #[test]

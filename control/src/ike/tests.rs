@@ -169,7 +169,7 @@ impl Credentials for TestCreds {
         self.psk.clone().map(Zeroizing::new)
     }
 
-    fn sign(&self, hash: &[u8]) -> Result<Vec<u8>, AuthError> {
+    fn sign(&self, hash: &[u8], _requested_cas: &[Vec<u8>]) -> Result<Vec<u8>, AuthError> {
         let k = self.key.as_ref().ok_or(AuthError::Other("no key".into()))?;
         pkcs1_sign_raw(k, hash)
     }
@@ -216,7 +216,10 @@ impl Credentials for TestCreds {
             _ => false,
         };
         if !matches {
-            return Err(AuthError::IdMismatch(id.id.to_string()));
+            return Err(AuthError::IdMismatch(format!(
+                "identity {} does not match the certificate",
+                id.id
+            )));
         }
         pkcs1_verify_raw(&cert.public_key().unwrap(), hash, sig)?;
         Ok(PeerIdentity {
@@ -1105,9 +1108,29 @@ fn seeded_exchange_is_deterministic() {
     assert_eq!((h.initiator_cookie, h.responder_cookie), ([9; 8], [8; 8]));
 }
 
-/// Interop: strongSwan's charon initiates Main Mode (pre-share, AES-128/SHA-1/group 14)
-/// against our responder on `IKE_INTEROP_ADDR`:500/4500. Needs the namespaces and the
-/// charon that `tests/integration/50-charon-main-mode.sh` sets up (root); run through it.
+/// Interop: strongSwan's charon initiates Main Mode (AES-128/SHA-1/group 14) against our
+/// responder on `IKE_INTEROP_ADDR`:500/4500. Needs the namespaces and the charon that
+/// `tests/integration/50-charon-main-mode.sh` (pre-share) or `51-charon-rsa-sig.sh`
+/// (rsa-sig) sets up (root); run through them. The environment says what to do:
+///
+/// - `IKE_INTEROP_AUTH`: `pre-share` (the default, key `IKE_INTEROP_PSK`) or `rsa-sig`, with
+///   the gateway's own credentials ([`crate::credentials::GatewayCredentials`]) over a
+///   trustpoint loaded from files: `IKE_INTEROP_CA` (CA certificates, `:`-separated),
+///   `IKE_INTEROP_CERT`, `IKE_INTEROP_KEY`, `IKE_INTEROP_CRL` (a CRL file, optional),
+///   `IKE_INTEROP_REVOCATION` (`crl`, the default, `crl-none` or `none`),
+///   `IKE_INTEROP_IDENTITY` (`address`, the default, `hostname` or `dn`) and
+///   `IKE_INTEROP_FQDN` (our `hostname.domain`); `IKE_INTEROP_EXTRA_TP` (`CA:CERT:KEY`)
+///   adds a trustpoint before that one;
+/// - `IKE_INTEROP_PEER_ID`: the identity charon must have authenticated as, strongSwan
+///   style (`ipv4:10.99.0.1`, `fqdn:host.example.net`, `dn:C=CH,O=Test,CN=x`); without it,
+///   an IPv4 address;
+/// - `IKE_INTEROP_EXPECT_NAT`: charon floated to 4500 (`encap = yes`);
+/// - `IKE_INTEROP_QUICK_MODE`: answer charon's Quick Mode too and require a child SA;
+/// - `IKE_INTEROP_EXPECT_REFUSAL`: phase 1 must be refused: the test sends charon the
+///   notification and passes after printing `REFUSED: ` and the refusal's log line.
+///
+/// The library's log lines (`debug crypto isakmp` style, the `%CRYPTO-...` lines) go to
+/// stderr, prefixed by their level.
 #[test]
 #[ignore]
 fn charon_initiator_interop() {
@@ -1115,35 +1138,48 @@ fn charon_initiator_interop() {
     use std::time::{Duration, Instant};
 
     let Ok(me) = std::env::var("IKE_INTEROP_ADDR") else {
-        panic!("run through tests/integration/50-charon-main-mode.sh");
+        panic!("run through tests/integration/50-charon-main-mode.sh or 51-charon-rsa-sig.sh");
     };
-    let psk = std::env::var("IKE_INTEROP_PSK").unwrap_or_else(|_| "interop-secret".into());
+    interop_logger();
+    let env_flag = |k: &str| std::env::var_os(k).is_some();
     let me: Ipv4Addr = me.parse().unwrap();
     let s500 = UdpSocket::bind((me, 500)).unwrap();
     let s4500 = UdpSocket::bind((me, 4500)).unwrap();
     for s in [&s500, &s4500] {
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     }
+    let local = SocketAddr::new(IpAddr::V4(me), 500);
+    let (auth, creds) = interop_credentials(local);
     let p = policy(
         10,
         IkeCipher::Aes128,
         HashAlg::Sha1,
-        AuthMethod::PreShare,
+        auth,
         DhGroup::Modp2048,
     );
-    let local = SocketAddr::new(IpAddr::V4(me), 500);
-    let cr = cfg(vec![p], TestCreds::psk(local, psk.as_bytes()));
+    let cr = Arc::new(MainModeConfig::new(vec![p], creds.clone()));
+    if auth == AuthMethod::RsaSig {
+        eprintln!(
+            "AUTH rsa-sig, our ID {}",
+            interop_id_string(&creds.local_id().id)
+        );
+        for dn in creds.ca_names() {
+            eprintln!("OUR CERT_REQ names {}", interop_dn(&dn));
+        }
+    }
+    let expect_refusal = env_flag("IKE_INTEROP_EXPECT_REFUSAL");
 
     enum St {
         Start,
         R2(MmR2Sent),
         R4(MmR4Sent),
         Done(Phase1Sa),
+        Refused(Rejection),
     }
     let mut st = St::Start;
     // With IKE_INTEROP_QUICK_MODE, answer charon's Quick Mode too (its child `c`:
     // 10.10.1.0/24 -> 10.10.2.0/24, aes128-sha1, tunnel).
-    let quick_mode = std::env::var("IKE_INTEROP_QUICK_MODE").is_ok();
+    let quick_mode = env_flag("IKE_INTEROP_QUICK_MODE");
     let qm_policy = {
         use dataplane::crypto::{Encryption, Integrity, Transform};
         use dataplane::esp::{Mode, Prefix, Selector};
@@ -1175,7 +1211,7 @@ fn charon_initiator_interop() {
     let mut child: Option<(ChildSa, Instant)> = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut buf = [0u8; 65535];
-    while Instant::now() < deadline {
+    'run: while Instant::now() < deadline {
         for (sock, port) in [(&s500, 500u16), (&s4500, 4500u16)] {
             let Ok((n, from)) = sock.recv_from(&mut buf) else {
                 continue;
@@ -1196,7 +1232,10 @@ fn charon_initiator_interop() {
                         reply = Some(out);
                         St::R2(s)
                     }
-                    Err(r) => panic!("{}", r.error),
+                    Err(r) => {
+                        reply = r.notify.clone();
+                        St::Refused(r)
+                    }
                 },
                 St::R2(s) => match s.on_message(data, to, from) {
                     Step::Next(n, out) => {
@@ -1212,7 +1251,10 @@ fn charon_initiator_interop() {
                         reply = None;
                         St::R2(s)
                     }
-                    Step::Failed(r) => panic!("{}", r.error),
+                    Step::Failed(r) => {
+                        reply = r.notify.clone();
+                        St::Refused(r)
+                    }
                 },
                 St::R4(s) => match s.on_message(data, to, from) {
                     Step::Next(n, out) => {
@@ -1228,7 +1270,10 @@ fn charon_initiator_interop() {
                         reply = None;
                         St::R4(s)
                     }
-                    Step::Failed(r) => panic!("{}", r.error),
+                    Step::Failed(r) => {
+                        reply = r.notify.clone();
+                        St::Refused(r)
+                    }
                 },
                 St::Done(sa) => {
                     reply = match sa.on_retransmit(data) {
@@ -1243,6 +1288,10 @@ fn charon_initiator_interop() {
                     };
                     St::Done(sa)
                 }
+                St::Refused(r) => {
+                    reply = None;
+                    St::Refused(r)
+                }
             };
             if let Some(out) = reply {
                 let mut d = Vec::new();
@@ -1251,6 +1300,12 @@ fn charon_initiator_interop() {
                 }
                 d.extend_from_slice(&out);
                 sock.send_to(&d, from).unwrap();
+            }
+            if let St::Refused(r) = &st {
+                if !expect_refusal {
+                    panic!("{}", r.error);
+                }
+                break 'run;
             }
         }
         if let St::Done(sa) = &st {
@@ -1265,17 +1320,59 @@ fn charon_initiator_interop() {
             }
         }
     }
-    let St::Done(sa) = st else {
-        panic!("phase 1 not established")
+    let sa = match st {
+        St::Refused(r) => {
+            eprintln!(
+                "REFUSED: {} (notify sent: {})",
+                r.error,
+                r.error
+                    .notify()
+                    .map_or_else(|| "none".to_string(), |n| n.to_string())
+            );
+            assert!(expect_refusal);
+            return;
+        }
+        St::Done(sa) if expect_refusal => {
+            panic!(
+                "phase 1 established with {}, but a refusal was expected",
+                sa.remote
+            )
+        }
+        St::Done(sa) => sa,
+        _ if expect_refusal => panic!("no refusal: the exchange did not get that far"),
+        _ => panic!("phase 1 not established"),
     };
-    eprintln!("ESTABLISHED: {sa:?}");
+    eprintln!(
+        "ESTABLISHED: Phase1Sa {:?} {} <-> {} {:?} local_id {} peer {} nat_t {:?} nat_remote {}",
+        sa.role,
+        sa.local,
+        sa.remote,
+        sa.policy,
+        interop_id_string(&sa.local_id.id),
+        interop_id_string(&sa.peer.id),
+        sa.nat_t,
+        sa.nat_remote
+    );
     let IpAddr::V4(_) = sa.remote.ip() else {
         unreachable!()
     };
-    assert!(matches!(sa.peer.id, Identity::Ipv4(_)));
+    let peer_id = interop_id_string(&sa.peer.id);
+    eprintln!("PEER ID {peer_id}");
+    match std::env::var("IKE_INTEROP_PEER_ID") {
+        Ok(want) => assert_eq!(peer_id, want, "charon's identity"),
+        Err(_) => assert!(matches!(sa.peer.id, Identity::Ipv4(_))),
+    }
+    if auth == AuthMethod::RsaSig {
+        let der = sa
+            .peer
+            .certificate
+            .as_deref()
+            .expect("rsa-sig: the peer's certificate");
+        eprintln!("PEER CERT {}", interop_cert(der));
+    }
     assert!(sa.peer_vendors.dpd);
     assert_eq!(sa.nat_t, Some(KnownVendor::NatTRfc3947));
-    if std::env::var("IKE_INTEROP_EXPECT_NAT").is_ok() {
+    if env_flag("IKE_INTEROP_EXPECT_NAT") {
         // charon's `encap = yes` fakes its NAT-D: it looks NATed and floats to 4500.
         assert!(sa.nat_remote && !sa.nat_local);
         assert_eq!((sa.local.port(), sa.remote.port()), (4500, 4500));
@@ -1299,6 +1396,189 @@ fn charon_initiator_interop() {
             hex::encode(&c.outbound.keys.encryption),
             hex::encode(&c.outbound.keys.authentication)
         );
+    }
+}
+
+/// The interop responder's phase 1 authentication and credentials, from the environment
+/// (see [`charon_initiator_interop`]): a pre-shared key for any peer, or the gateway's
+/// credentials over one trustpoint loaded from files (`rsa-sig`).
+fn interop_credentials(local: SocketAddr) -> (AuthMethod, Arc<dyn Credentials>) {
+    use crate::config::{IdentityMode, RevocationCheck, TrustpointConfig};
+    use crate::credentials::GatewayCredentials;
+    use crate::pki::{TrustStore, Trustpoint};
+    use std::path::PathBuf;
+
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let must = |k: &str| var(k).unwrap_or_else(|| panic!("rsa-sig: {k} is not set"));
+    match var("IKE_INTEROP_AUTH").as_deref() {
+        None | Some("pre-share") => {
+            let psk = var("IKE_INTEROP_PSK").unwrap_or_else(|| "interop-secret".into());
+            (
+                AuthMethod::PreShare,
+                Arc::new(TestCreds::psk(local, psk.as_bytes())),
+            )
+        }
+        Some("rsa-sig") => {
+            let revocation = match var("IKE_INTEROP_REVOCATION").as_deref() {
+                None | Some("crl") => RevocationCheck::Crl,
+                Some("crl-none") => RevocationCheck::CrlNone,
+                Some("none") => RevocationCheck::None,
+                Some(x) => panic!("IKE_INTEROP_REVOCATION: {x}?"),
+            };
+            let identity = match var("IKE_INTEROP_IDENTITY").as_deref() {
+                None | Some("address") => IdentityMode::Address,
+                Some("hostname") => IdentityMode::Hostname,
+                Some("dn") => IdentityMode::Dn,
+                Some(x) => panic!("IKE_INTEROP_IDENTITY: {x}?"),
+            };
+            let tp = TrustpointConfig {
+                ca_certificates: must("IKE_INTEROP_CA")
+                    .split(':')
+                    .map(PathBuf::from)
+                    .collect(),
+                certificate: must("IKE_INTEROP_CERT").into(),
+                private_key: must("IKE_INTEROP_KEY").into(),
+                revocation,
+                crl_file: var("IKE_INTEROP_CRL").map(PathBuf::from),
+                crl_url: None,
+            };
+            let load = |name: &str, tp: &TrustpointConfig| {
+                Trustpoint::load(name, tp).unwrap_or_else(|e| panic!("trustpoint: {e}"))
+            };
+            // IKE_INTEROP_EXTRA_TP=CA:CERT:KEY: another trustpoint, placed first, so that
+            // only the peer's CERT_REQ can make us choose the certificate of the main one.
+            let mut tps = Vec::new();
+            if let Some(extra) = var("IKE_INTEROP_EXTRA_TP") {
+                let [ca, cert, key] = extra.split(':').collect::<Vec<_>>()[..] else {
+                    panic!("IKE_INTEROP_EXTRA_TP: CA:CERT:KEY, not {extra}");
+                };
+                let cfg = TrustpointConfig {
+                    ca_certificates: vec![ca.into()],
+                    certificate: cert.into(),
+                    private_key: key.into(),
+                    revocation: RevocationCheck::None,
+                    crl_file: None,
+                    crl_url: None,
+                };
+                tps.push(load("extra", &cfg));
+            }
+            tps.push(load("interop", &tp));
+            let store = TrustStore::new(tps).unwrap_or_else(|e| panic!("trust store: {e}"));
+            for t in store.trustpoints() {
+                eprintln!("TRUSTPOINT {t:?}");
+            }
+            let creds = GatewayCredentials {
+                store,
+                keys: vec![],
+                identity,
+                local: local.ip(),
+                fqdn: var("IKE_INTEROP_FQDN").unwrap_or_default(),
+            };
+            (AuthMethod::RsaSig, Arc::new(LoggedCreds(Arc::new(creds))))
+        }
+        Some(x) => panic!("IKE_INTEROP_AUTH: {x}? (pre-share or rsa-sig)"),
+    }
+}
+
+/// An identity as strongSwan writes it with a type prefix (`fqdn:gw.example.net`).
+fn interop_id_string(id: &Identity) -> String {
+    match id {
+        Identity::Ipv4(a) => format!("ipv4:{a}"),
+        Identity::Ipv6(a) => format!("ipv6:{a}"),
+        Identity::Fqdn(s) => format!("fqdn:{s}"),
+        Identity::UserFqdn(s) => format!("email:{s}"),
+        Identity::DerAsn1Dn(d) => format!("dn:{}", interop_dn(d)),
+        other => format!("{:?}", other),
+    }
+}
+
+/// A DER name in the one-line form (`CN=x,O=Test,C=CH`), or its hex when it does not parse.
+fn interop_dn(der: &[u8]) -> String {
+    match X509Name::from_der(der) {
+        Ok(n) => crate::pki::dn_string(&n),
+        Err(_) => format!("<unparsable name {}>", hex::encode(der)),
+    }
+}
+
+/// A certificate (DER) for log lines: subject, issuer and serial.
+fn interop_cert(der: &[u8]) -> String {
+    match X509::from_der(der) {
+        Ok(c) => format!(
+            "subject {} issuer {} serial {}",
+            crate::pki::dn_string(c.subject_name()),
+            crate::pki::dn_string(c.issuer_name()),
+            c.serial_number()
+                .to_bn()
+                .ok()
+                .and_then(|b| b.to_hex_str().ok().map(|h| h.to_string()))
+                .unwrap_or_default()
+        ),
+        Err(_) => format!("<unparsable certificate of {} bytes>", der.len()),
+    }
+}
+
+/// Credentials that print what Main Mode asks of them, for the interop script: the CAs
+/// the peer's CERT_REQ payloads name, the certificate we send, the one the peer sent.
+struct LoggedCreds(Arc<dyn Credentials>);
+
+impl Credentials for LoggedCreds {
+    fn local_id(&self) -> IdentityPayload {
+        self.0.local_id()
+    }
+
+    fn preshared_key(&self, peer: IpAddr) -> Option<Zeroizing<Vec<u8>>> {
+        self.0.preshared_key(peer)
+    }
+
+    fn sign(&self, hash: &[u8], requested_cas: &[Vec<u8>]) -> Result<Vec<u8>, AuthError> {
+        self.0.sign(hash, requested_cas)
+    }
+
+    fn own_cert_chain(&self, requested_cas: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        for dn in requested_cas {
+            eprintln!("CERT_REQ from peer names {}", interop_dn(dn));
+        }
+        let chain = self.0.own_cert_chain(requested_cas);
+        if let Some(c) = chain.first() {
+            eprintln!("OUR CERT sent: {}", interop_cert(c));
+        }
+        chain
+    }
+
+    fn ca_names(&self) -> Vec<Vec<u8>> {
+        self.0.ca_names()
+    }
+
+    fn verify_peer(
+        &self,
+        peer: IpAddr,
+        id: &IdentityPayload,
+        certs: &[Vec<u8>],
+        hash: &[u8],
+        sig: &[u8],
+    ) -> Result<PeerIdentity, AuthError> {
+        for c in certs {
+            eprintln!("PEER SENT CERT {}", interop_cert(c));
+        }
+        self.0.verify_peer(peer, id, certs, hash, sig)
+    }
+}
+
+/// Sends the library's log records to stderr (`LEVEL message`), once per process.
+fn interop_logger() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            eprintln!("{:<5} {}", r.level(), r.args());
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Debug);
     }
 }
 

@@ -6,6 +6,9 @@
 //! `RSA_PKCS1_PADDING`). The peer raises the signature to the public exponent, removes the
 //! padding and compares the result with the hash it computed. This is what IOS and
 //! strongSwan do for IKEv1.
+//!
+//! This is the crate's one implementation: [`crate::ike::auth::pkcs1_sign_raw`] and
+//! [`crate::ike::auth::pkcs1_verify_raw`] only adapt it to `AuthError`.
 
 use openssl::error::ErrorStack;
 use openssl::pkey::{HasPrivate, HasPublic, PKeyRef};

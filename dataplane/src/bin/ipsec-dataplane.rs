@@ -35,7 +35,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    runtime::logging::init();
+    dataplane::logging::init(Some("DATAPLANE"));
     let args = Args::parse();
     if let Some(path) = args.check {
         return match Config::load(&path) {

@@ -55,6 +55,13 @@ impl Prefix {
     }
 }
 
+/// `10.1.0.0/24`, `2001:db8::/64`.
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
 /// A traffic selector: what an ACL entry or an SA's proxy identities cover.
 /// `protocol` 0 means any; port ranges are inclusive and ignored for protocols without ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ use super::sa_intake::SaIntake;
 use super::spsc::{channel, Consumer, Producer};
 use super::stats::WorkerCounters;
 use super::worker_loop::Worker;
-use super::{clock, control::ControlServer, setup, signals};
+use super::{clock, control::ControlServer, setup};
 use crate::channel::{Message, SpdRuleMsg};
 use crate::config::Config;
 use crate::dpdk::{Eal, Mbuf, Mempool, Port};
@@ -34,6 +34,7 @@ use crate::l3::{NeighborTable, RouteTable};
 use crate::packet::PacketBuf;
 use crate::pipeline::worker::{Staging, WorkerIo, BURST};
 use crate::pipeline::{classify, Class, LcoreCounters, PortId, PuntKind, WorkerId};
+use crate::signals;
 use crate::spd::Spd;
 
 /// One end (or both) of an SPSC queue of boxes, as the intake's [`Mailbox`].

@@ -51,6 +51,9 @@ pub struct MainLoop {
     pub routes: Arc<RouteTable>,
     /// IKE packets from control waiting for their next hop.
     pub ike_out: IkeOutbox,
+    /// When an Acquire was last raised per SPD SA id (seconds): every packet without an SA
+    /// asks, but control hears it (and the log shows it) at most once a second per entry.
+    acquired: std::collections::HashMap<u32, u64>,
     last_age: u64,
 }
 
@@ -108,6 +111,7 @@ impl MainLoop {
             arp_timeout,
             routes: Arc::new(RouteTable::default()),
             ike_out: IkeOutbox::default(),
+            acquired: Default::default(),
             last_age: 0,
         }
     }
@@ -200,6 +204,10 @@ impl MainLoop {
                         protocol,
                         ..
                     } => {
+                        if self.acquired.get(&sa).is_some_and(|&t| now < t + 1) {
+                            continue;
+                        }
+                        self.acquired.insert(sa, now);
                         log::info!(
                             "%CRYPTO-6-ACQUIRE: no SA for {src} -> {dst} (proto {protocol}), crypto map SA id {sa}"
                         );

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use super::intake::{drain, Mailbox, SaStore, Update};
 use super::requests::RequestSender;
-use super::signals::stop_requested;
 use crate::packet::PacketBuf;
 use crate::pipeline::worker::{poll_once, Staging, WorkerIo};
 use crate::pipeline::{
     Context, LcoreCounters, LocalAddrs, Neighbours, Policy, PortInfo, Routes, SaShard, WorkerId,
 };
+use crate::signals::stop_requested;
 
 /// At most this many SA/SPD changes are applied per iteration, so that a burst of changes
 /// cannot starve the packets.

@@ -6,8 +6,12 @@
 //! ```
 //!
 //! Messages are written by the modules with the tag already in them; a message without a tag
-//! gets one derived from its level (`%DATAPLANE-<sev>-LOG`). Keys are never formatted: the
-//! types that hold them redact themselves in `Debug`.
+//! gets one derived from its level and the process's facility (`%DATAPLANE-<sev>-LOG`), or,
+//! for a process without one (`ipsec-control`, whose untagged lines are IOS `debug crypto`
+//! lines such as `ISAKMP:(0): beginning Main Mode exchange`), is printed as it is. Keys are
+//! never formatted: the types that hold them redact themselves in `Debug`.
+//!
+//! Shared by both processes (not behind the `dpdk` feature).
 
 use std::io::Write;
 
@@ -48,25 +52,23 @@ pub fn ios_timestamp(secs: u64, millis: u32) -> String {
     )
 }
 
-/// Installs env_logger (level from `RUST_LOG`, `info` by default) with the IOS-like format.
-pub fn init() {
+/// Installs env_logger (level from `RUST_LOG`, `info` by default) with the IOS-like format;
+/// untagged messages get `%FACILITY-<sev>-LOG` when `facility` is given.
+pub fn init(facility: Option<&'static str>) {
     let env = env_logger::Env::default().default_filter_or("info");
     let _ = env_logger::Builder::from_env(env)
         .target(env_logger::Target::Stderr)
-        .format(|buf, record| {
+        .format(move |buf, record| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
             let ts = ios_timestamp(now.as_secs(), now.subsec_millis());
             let msg = record.args().to_string();
-            if msg.starts_with('%') {
-                writeln!(buf, "*{ts}: {msg}")
-            } else {
-                writeln!(
-                    buf,
-                    "*{ts}: %DATAPLANE-{}-LOG: {msg}",
-                    severity(record.level())
-                )
+            match facility {
+                Some(f) if !msg.starts_with('%') => {
+                    writeln!(buf, "*{ts}: %{f}-{}-LOG: {msg}", severity(record.level()))
+                }
+                _ => writeln!(buf, "*{ts}: {msg}"),
             }
         })
         .try_init();

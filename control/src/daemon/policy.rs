@@ -1,0 +1,405 @@
+//! What the daemon negotiates, derived once from the configuration: the phase 1 suites and
+//! credentials per local address (`crypto isakmp policy`, trustpoints, keys, identity), the
+//! static crypto map entries keyed by IKE (peer, ACL, transform sets, PFS, lifetime) and the
+//! dynamic map templates a hub answers with, in the types the exchanges take
+//! ([`Phase1Policy`], [`MainModeConfig`], [`Phase2Policy`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use dataplane::channel::SpdRuleMsg;
+use dataplane::config::{AceAction, MapKind};
+use dataplane::esp::{Prefix, Selector};
+
+use crate::config::{self as cfg, IkeConfig};
+use crate::credentials::GatewayCredentials;
+use crate::ike::proposal::AuthMethod;
+use crate::ike::{
+    phase2::Proxies, MainModeConfig, Phase1Policy, Phase2Policy, TransformSet as IkeTransformSet,
+};
+use crate::ikecrypto::{DhGroup, HashAlg, IkeCipher};
+use crate::pki::TrustStore;
+
+/// One `crypto map NAME SEQ ipsec-isakmp` entry with a peer: what we initiate toward and
+/// what we accept from that peer.
+#[derive(Clone, Debug)]
+pub struct StaticEntry {
+    pub map: String,
+    pub seq: u32,
+    /// The SPD's id of the entry's outbound SA.
+    pub sa_id: u32,
+    pub peer: IpAddr,
+    /// Our address on the interface the map is applied to (same family as the peer).
+    pub local: IpAddr,
+    pub interface: String,
+    /// One Quick Mode policy per `permit` line of the ACL, in ACL order (IOS negotiates one
+    /// SA pair per line; this dataplane has one outbound SA per entry, so the line that
+    /// matched the first packet is the one negotiated).
+    pub proposals: Vec<Phase2Policy>,
+    pub reverse_route: bool,
+}
+
+impl StaticEntry {
+    /// The Quick Mode policy to initiate for a packet from `src` to `dst`: the first ACL
+    /// line that covers it, or the first line.
+    pub fn proposal_for(&self, src: Option<IpAddr>, dst: Option<IpAddr>) -> &Phase2Policy {
+        self.proposals
+            .iter()
+            .find(|p| match (&p.proxies, src, dst) {
+                (Proxies::Static(s), Some(a), Some(b)) => {
+                    s.source.contains(a) && s.destination.contains(b)
+                }
+                _ => false,
+            })
+            .unwrap_or(&self.proposals[0])
+    }
+}
+
+/// One `crypto dynamic-map` entry, reached through a `crypto map NAME SEQ ipsec-isakmp
+/// dynamic DYN` entry: answers any authenticated peer whose proxies fall inside its ranges.
+#[derive(Clone, Debug)]
+pub struct DynamicEntry {
+    /// The crypto map and sequence that references the dynamic map.
+    pub map: String,
+    pub seq: u32,
+    pub dynamic_map: String,
+    pub dynamic_seq: u32,
+    /// The addresses of the interfaces the crypto map is applied to.
+    pub locals: Vec<IpAddr>,
+    /// Proxies::Dynamic with the ACL's permit ranges (any address when no ACL).
+    pub policy: Phase2Policy,
+    pub reverse_route: bool,
+}
+
+/// Main Mode settings of one local address: with INITIAL-CONTACT for a peer we hold no SA
+/// with, without it when re-authenticating (the peer must keep our SAs).
+pub struct LocalIke {
+    pub first_contact: Arc<MainModeConfig>,
+    pub again: Arc<MainModeConfig>,
+}
+
+/// The daemon's view of the configuration.
+pub struct GatewayPolicy {
+    pub hostname: String,
+    pub phase1: Vec<Phase1Policy>,
+    /// Main Mode settings per local address that carries a crypto map.
+    pub main_mode: BTreeMap<IpAddr, LocalIke>,
+    pub statics: Vec<StaticEntry>,
+    pub dynamics: Vec<DynamicEntry>,
+    /// The SPD of the configuration (static crypto-map ACLs), in match order.
+    pub static_spd: Vec<SpdRuleMsg>,
+    /// The first SA id free for SAs negotiated through dynamic maps.
+    pub first_dynamic_sa_id: u32,
+    pub dpd: Option<cfg::Dpd>,
+    pub nat_keepalive: Option<u32>,
+    /// Half-open phase 1 exchanges allowed at once.
+    pub admission_limit: usize,
+}
+
+/// Half-open phase 1 SAs allowed when `crypto call admission limit` is not set: enough for
+/// a headend's spokes all starting at once, bounded so that an MM1 flood cannot exhaust
+/// memory.
+const DEFAULT_ADMISSION_LIMIT: usize = 4096;
+
+fn cipher(e: cfg::IkeEncryption) -> IkeCipher {
+    match e {
+        cfg::IkeEncryption::Des => IkeCipher::Des,
+        cfg::IkeEncryption::TripleDes => IkeCipher::TripleDes,
+        cfg::IkeEncryption::Aes128 => IkeCipher::Aes128,
+        cfg::IkeEncryption::Aes192 => IkeCipher::Aes192,
+        cfg::IkeEncryption::Aes256 => IkeCipher::Aes256,
+    }
+}
+
+fn hash(h: cfg::IkeHash) -> HashAlg {
+    match h {
+        cfg::IkeHash::Md5 => HashAlg::Md5,
+        cfg::IkeHash::Sha1 => HashAlg::Sha1,
+        cfg::IkeHash::Sha256 => HashAlg::Sha256,
+        cfg::IkeHash::Sha384 => HashAlg::Sha384,
+    }
+}
+
+/// `crypto isakmp policy N` as Main Mode takes it.
+pub fn phase1_policy(p: &cfg::IsakmpPolicy) -> Result<Phase1Policy, String> {
+    Ok(Phase1Policy {
+        priority: p.priority,
+        cipher: cipher(p.encryption),
+        hash: hash(p.hash),
+        auth: match p.authentication {
+            cfg::AuthMethod::RsaSig => AuthMethod::RsaSig,
+            cfg::AuthMethod::PreShare => AuthMethod::PreShare,
+        },
+        group: DhGroup::from_id(p.group.get())
+            .ok_or_else(|| format!("DH group {} not implemented", p.group.get()))?,
+        lifetime_secs: p.lifetime,
+    })
+}
+
+/// `set pfs groupN`.
+fn pfs_group(pfs: &Option<String>) -> Result<Option<DhGroup>, String> {
+    let Some(g) = pfs else { return Ok(None) };
+    g.strip_prefix("group")
+        .and_then(|n| n.parse::<u16>().ok())
+        .and_then(DhGroup::from_id)
+        .map(Some)
+        .ok_or_else(|| format!("unknown pfs group {g:?}"))
+}
+
+fn transform_sets(config: &IkeConfig, names: &[String]) -> Result<Vec<IkeTransformSet>, String> {
+    names
+        .iter()
+        .map(|n| {
+            let ts = config
+                .base
+                .transform_sets
+                .get(n)
+                .ok_or_else(|| format!("no transform set {n}"))?;
+            Ok(IkeTransformSet {
+                name: n.clone(),
+                transform: ts.transform,
+                mode: ts.mode,
+            })
+        })
+        .collect()
+}
+
+fn any_selector(v6: bool) -> Selector {
+    let any = |v6: bool| Prefix {
+        addr: if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        },
+        len: 0,
+    };
+    Selector {
+        source: any(v6),
+        destination: any(v6),
+        protocol: 0,
+        source_ports: (0, 65535),
+        destination_ports: (0, 65535),
+    }
+}
+
+impl GatewayPolicy {
+    /// Builds the policy; loads the trustpoints (certificates, keys, CRL files) once per
+    /// local address. Errors name what is wrong.
+    pub fn new(config: &IkeConfig) -> Result<GatewayPolicy, String> {
+        let phase1 = config
+            .policies
+            .iter()
+            .map(phase1_policy)
+            .collect::<Result<Vec<_>, _>>()?;
+        let base = &config.base;
+        // Interfaces by the crypto map applied to them.
+        let mut map_locals: BTreeMap<&str, Vec<(IpAddr, &str)>> = BTreeMap::new();
+        for i in &base.interfaces {
+            if let Some(m) = &i.crypto_map {
+                for a in &i.addresses {
+                    map_locals
+                        .entry(m.as_str())
+                        .or_default()
+                        .push((a.addr, i.name.as_str()));
+                }
+            }
+        }
+        let mut main_mode = BTreeMap::new();
+        for locals in map_locals.values() {
+            for &(addr, _) in locals {
+                if main_mode.contains_key(&addr) {
+                    continue;
+                }
+                let store = TrustStore::load(config.trustpoints.iter())
+                    .map_err(|e| format!("trustpoints: {e}"))?;
+                let creds = GatewayCredentials {
+                    store,
+                    keys: config.keys.clone(),
+                    identity: config.isakmp.identity,
+                    local: addr,
+                    fqdn: config.fqdn(),
+                };
+                let creds: Arc<GatewayCredentials> = Arc::new(creds);
+                let first_contact = MainModeConfig::new(phase1.clone(), creds.clone());
+                let mut again = MainModeConfig::new(phase1.clone(), creds);
+                again.initial_contact = false;
+                main_mode.insert(
+                    addr,
+                    LocalIke {
+                        first_contact: Arc::new(first_contact),
+                        again: Arc::new(again),
+                    },
+                );
+            }
+        }
+
+        let mut statics = Vec::new();
+        let mut dynamics = Vec::new();
+        let mut max_sa_id = 0u32;
+        for (map, entries) in &base.crypto_maps {
+            let locals = map_locals.get(map.as_str()).cloned().unwrap_or_default();
+            for e in entries {
+                max_sa_id = max_sa_id.max(e.sa_id);
+                if e.kind != MapKind::Isakmp {
+                    continue;
+                }
+                if let Some(dname) = &e.dynamic {
+                    let Some(dentries) = base.dynamic_maps.get(dname) else {
+                        return Err(format!(
+                            "crypto map {map} {}: no dynamic map {dname}",
+                            e.seq
+                        ));
+                    };
+                    for d in dentries {
+                        let ranges: Vec<Selector> = match &d.match_address {
+                            Some(acl) => base
+                                .access_lists
+                                .get(acl)
+                                .ok_or_else(|| format!("no access-list {acl}"))?
+                                .iter()
+                                .filter(|a| a.action == AceAction::Permit)
+                                .map(|a| a.selector)
+                                .collect(),
+                            None => vec![any_selector(false), any_selector(true)],
+                        };
+                        let mut p = Phase2Policy::new(
+                            map,
+                            e.seq,
+                            transform_sets(config, &d.transform_sets)?,
+                            Proxies::Dynamic(ranges),
+                        );
+                        p.pfs = pfs_group(&d.pfs)?;
+                        p.lifetime = d.lifetime;
+                        dynamics.push(DynamicEntry {
+                            map: map.clone(),
+                            seq: e.seq,
+                            dynamic_map: dname.clone(),
+                            dynamic_seq: d.seq,
+                            locals: locals.iter().map(|l| l.0).collect(),
+                            policy: p,
+                            reverse_route: d.reverse_route,
+                        });
+                    }
+                    continue;
+                }
+                let (Some(peer), Some(acl)) = (e.peer, &e.match_address) else {
+                    return Err(format!(
+                        "crypto map {map} {}: an ipsec-isakmp entry needs a peer and an access-list",
+                        e.seq
+                    ));
+                };
+                let Some(&(local, interface)) =
+                    locals.iter().find(|(a, _)| a.is_ipv4() == peer.is_ipv4())
+                else {
+                    log::warn!(
+                        "crypto map {map} {}: not applied to an interface with an address of \
+                         peer {peer}'s family; entry unused",
+                        e.seq
+                    );
+                    continue;
+                };
+                let sets = transform_sets(config, &e.transform_sets)?;
+                let pfs = pfs_group(&e.pfs)?;
+                let proposals: Vec<Phase2Policy> = base
+                    .access_lists
+                    .get(acl)
+                    .ok_or_else(|| format!("no access-list {acl}"))?
+                    .iter()
+                    .filter(|a| a.action == AceAction::Permit)
+                    .map(|a| {
+                        let mut p = Phase2Policy::new(
+                            map,
+                            e.seq,
+                            sets.clone(),
+                            Proxies::Static(a.selector),
+                        );
+                        p.pfs = pfs;
+                        p.lifetime = e.lifetime;
+                        p.replay_window = e.replay_window;
+                        p
+                    })
+                    .collect();
+                if proposals.is_empty() {
+                    log::warn!(
+                        "crypto map {map} {}: access-list {acl} permits nothing; entry unused",
+                        e.seq
+                    );
+                    continue;
+                }
+                statics.push(StaticEntry {
+                    map: map.clone(),
+                    seq: e.seq,
+                    sa_id: e.sa_id,
+                    peer,
+                    local,
+                    interface: interface.to_string(),
+                    proposals,
+                    reverse_route: e.reverse_route,
+                });
+            }
+        }
+        for m in &base.manual_sas {
+            max_sa_id = max_sa_id.max(m.sa_id);
+        }
+        let static_spd = base
+            .spd_rules
+            .iter()
+            .map(|r| SpdRuleMsg {
+                selector: r.selector,
+                protect: r.protect,
+                entry: r.entry,
+            })
+            .collect();
+        Ok(GatewayPolicy {
+            hostname: base.hostname.clone(),
+            phase1,
+            main_mode,
+            statics,
+            dynamics,
+            static_spd,
+            first_dynamic_sa_id: max_sa_id + 1,
+            dpd: config.isakmp.dpd,
+            nat_keepalive: config.isakmp.nat_keepalive,
+            admission_limit: config
+                .isakmp
+                .call_admission_limit
+                .map(|l| l as usize)
+                .unwrap_or(DEFAULT_ADMISSION_LIMIT),
+        })
+    }
+
+    /// The static entry whose outbound SA has this SPD id.
+    pub fn static_by_sa_id(&self, sa_id: u32) -> Option<&StaticEntry> {
+        self.statics.iter().find(|e| e.sa_id == sa_id)
+    }
+
+    /// What we accept in Quick Mode from `peer` on `local`: the static entries naming that
+    /// peer (one policy per ACL line, mirrored by the responder), then the dynamic
+    /// templates of maps on that address. Each policy comes with where it came from.
+    pub fn responder_policies(&self, peer: IpAddr, local: IpAddr) -> Vec<(Phase2Policy, Origin)> {
+        let mut v = Vec::new();
+        for (i, e) in self.statics.iter().enumerate() {
+            if e.peer == peer && e.local == local {
+                for p in &e.proposals {
+                    v.push((p.clone(), Origin::Static(i)));
+                }
+            }
+        }
+        for (i, d) in self.dynamics.iter().enumerate() {
+            if d.locals.contains(&local) {
+                v.push((d.policy.clone(), Origin::Dynamic(i)));
+            }
+        }
+        v
+    }
+}
+
+/// Where a negotiated policy came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Index into [`GatewayPolicy::statics`].
+    Static(usize),
+    /// Index into [`GatewayPolicy::dynamics`].
+    Dynamic(usize),
+}

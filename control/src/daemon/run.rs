@@ -1,0 +1,132 @@
+//! The `ipsec-control` process: loads the configuration, connects to the dataplane's
+//! channel (waiting for it if the dataplane is not up yet), and runs the daemon until
+//! SIGINT/SIGTERM. If the dataplane goes away, the daemon reconnects and reinstalls the SPD
+//! and every SA pair it holds (DESIGN.md: "If the dataplane restarts, control reinstalls
+//! every SA it holds"). On exit the SAs stay in the dataplane and keep forwarding until
+//! their lifetimes end.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dataplane::signals;
+
+use crate::config::IkeConfig;
+use crate::dplink::Dataplane;
+
+use super::policy::GatewayPolicy;
+use super::{Daemon, Link};
+
+/// How long one wait for a dataplane event lasts: the timer resolution of the daemon.
+const EVENT_WAIT: Duration = Duration::from_millis(50);
+/// How often timers run.
+const TICK: Duration = Duration::from_millis(100);
+
+fn connect(path: &Path) -> Option<Dataplane> {
+    let mut said = false;
+    loop {
+        if signals::stop_requested() {
+            return None;
+        }
+        match Dataplane::connect(path) {
+            Ok(mut d) => {
+                if let Err(e) = d.set_event_timeout(EVENT_WAIT) {
+                    log::warn!("dataplane channel: {e}");
+                    continue;
+                }
+                log::info!(
+                    "%CRYPTO-6-DATAPLANE: connected to the dataplane at {}",
+                    path.display()
+                );
+                return Some(d);
+            }
+            Err(e) => {
+                if !said {
+                    log::warn!(
+                        "%CRYPTO-4-DATAPLANE: no dataplane at {} ({e}); retrying every second",
+                        path.display()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+impl<L: Link> Daemon<L> {
+    /// Puts the SPD and every SA pair back into a dataplane that restarted.
+    pub fn reinstall(&mut self) {
+        if !self.children.dynamic_rules.is_empty() {
+            self.install_spd();
+        }
+        let pairs: Vec<(u32, u32)> = self
+            .children
+            .by_spi
+            .iter()
+            .map(|(s, c)| (*s, c.sa_id))
+            .collect();
+        for (spi, sa_id) in pairs {
+            let c = &self.children.by_spi[&spi];
+            let (inbound, outbound) = (c.sa.inbound.clone(), c.sa.outbound.clone());
+            let current = self.children.current.get(&sa_id) == Some(&spi);
+            if let Err(e) = self.link.add_sa(sa_id, inbound) {
+                log::warn!("IPSEC: inbound SA 0x{spi:08x} not reinstalled: {e}");
+            }
+            if current {
+                if let Err(e) = self.link.add_sa(sa_id, outbound) {
+                    log::warn!("IPSEC: outbound SA for SA id {sa_id} not reinstalled: {e}");
+                }
+            }
+        }
+        log::info!(
+            "%CRYPTO-6-DATAPLANE: reinstalled {} SA pairs",
+            self.children.by_spi.len()
+        );
+    }
+}
+
+/// Runs `ipsec-control --config FILE` until a signal.
+pub fn run(config_path: &Path) -> Result<(), String> {
+    let config = IkeConfig::load(config_path).map_err(|e| e.to_string())?;
+    let policy = GatewayPolicy::new(&config)?;
+    signals::install().map_err(|e| format!("signal handlers: {e}"))?;
+    let channel = config.base.dataplane.channel.clone();
+    log::info!(
+        "%CRYPTO-6-IKMP_ON: ISAKMP is enabled: {} isakmp policies, {} crypto map entries keyed \
+         by IKE, {} dynamic map entries, local addresses {:?}",
+        policy.phase1.len(),
+        policy.statics.len(),
+        policy.dynamics.len(),
+        policy.main_mode.keys().collect::<Vec<_>>()
+    );
+    let Some(link) = connect(&channel) else {
+        return Ok(());
+    };
+    let mut daemon = Daemon::new(link, policy);
+    let mut next_tick = Instant::now() + TICK;
+    while !signals::stop_requested() {
+        match daemon.link.next_event() {
+            Ok(Some(ev)) => daemon.on_event(ev, Instant::now()),
+            Ok(None) => {}
+            Err(_) if signals::stop_requested() => break, // the signal interrupted the wait
+            Err(e) => {
+                log::warn!("%CRYPTO-4-DATAPLANE: lost the dataplane: {e}; reconnecting");
+                let Some(link) = connect(&channel) else {
+                    break;
+                };
+                daemon.link = link;
+                daemon.reinstall();
+            }
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            daemon.tick(now);
+            next_tick = now + TICK;
+        }
+    }
+    log::info!(
+        "%CRYPTO-6-IKMP_OFF: ipsec-control stopping; {} IPsec SA pairs stay in the dataplane",
+        daemon.children.by_spi.len()
+    );
+    Ok(())
+}

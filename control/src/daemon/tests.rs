@@ -1,0 +1,539 @@
+//! Two daemons talking to each other through an in-memory model of the dataplane's SAD
+//! (inbound SAs by SPI, outbound SAs by SPD id, replaced in one step, as
+//! `dataplane::runtime::sa_intake` keys them): tunnels come up from an Acquire, both sides
+//! hold matching keys, rekeying is make-before-break, clears and DELETEs reach the peer,
+//! retransmissions recover a lost message, DPD clears a dead peer, a hub accepts spokes
+//! through a dynamic map with SPD rules of their own, and the admission limit holds.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use dataplane::channel::SpdRuleMsg;
+use dataplane::esp::{Direction, SaParams};
+
+use super::policy::GatewayPolicy;
+use super::{Daemon, Link, RETIRE_GRACE};
+use crate::config::IkeConfig;
+use crate::dplink::{IkeDatagram, LinkError};
+
+/// The dataplane's SA store as seen through the channel.
+#[derive(Default)]
+struct Sad {
+    out: Vec<IkeDatagram>,
+    inbound: BTreeMap<u32, SaParams>,
+    outbound: BTreeMap<u32, SaParams>,
+    spd: Option<Vec<SpdRuleMsg>>,
+    next_spi: u32,
+    deleted: Vec<(u32, Direction)>,
+}
+
+impl Link for Sad {
+    fn send_ike(&mut self, d: &IkeDatagram) -> Result<(), LinkError> {
+        self.out.push(d.clone());
+        Ok(())
+    }
+    fn allocate_spi(&mut self) -> Result<u32, LinkError> {
+        self.next_spi += 1;
+        Ok(0x1000_0000 + self.next_spi)
+    }
+    fn add_sa(&mut self, sa_id: u32, p: SaParams) -> Result<(), LinkError> {
+        match p.direction {
+            Direction::Inbound => self.inbound.insert(p.spi, p),
+            Direction::Outbound => self.outbound.insert(sa_id, p),
+        };
+        Ok(())
+    }
+    fn delete_sa(&mut self, spi: u32, dir: Direction, sa_id: u32) -> Result<(), LinkError> {
+        let gone = match dir {
+            Direction::Inbound => self.inbound.remove(&spi).is_some(),
+            Direction::Outbound => self.outbound.remove(&sa_id).is_some(),
+        };
+        if !gone {
+            return Err(LinkError::Refused(format!("no {dir:?} SA spi 0x{spi:x}")));
+        }
+        self.deleted.push((spi, dir));
+        Ok(())
+    }
+    fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError> {
+        self.spd = Some(rules);
+        Ok(())
+    }
+}
+
+const SPOKE: &str = "192.0.2.2";
+const HUB: &str = "192.0.2.1";
+
+/// A gateway config: `addr` on the outside, LAN `lan`, and either a static crypto map
+/// toward `peer` protecting lan -> peer_lan, or (peer None) a dynamic map accepting
+/// `dyn_range` as the remote side.
+fn config(addr: &str, lan: &str, crypto: &str, extra_isakmp: &str) -> IkeConfig {
+    let text = format!(
+        r#"
+hostname = "gw-{addr}"
+domain = "example.net"
+[dataplane]
+eal = ["--no-huge"]
+lcores = {{ main = 0, workers = [1] }}
+channel = "/tmp/none.sock"
+[[interface]]
+name = "inside"
+role = "inside"
+device = "net_null0"
+address = ["{lan}"]
+[[interface]]
+name = "outside"
+role = "outside"
+device = "net_null1"
+address = ["{addr}/24"]
+crypto_map = "vpn"
+[transform_set.ts]
+esp = ["esp-aes", "esp-sha-hmac"]
+[isakmp]
+{extra_isakmp}
+[[isakmp.policy]]
+priority = 10
+encryption = "aes"
+hash = "sha"
+authentication = "pre-share"
+group = 2
+lifetime = 3600
+[[isakmp.key]]
+key = "s3cret"
+address = "0.0.0.0/0"
+{crypto}
+"#
+    );
+    IkeConfig::parse("/tmp/test.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn static_map(peer: &str, src: &str, dst: &str, seconds: u64) -> String {
+    format!(
+        r#"
+[access_list]
+101 = [ {{ action = "permit", protocol = "ip", source = "{src}", destination = "{dst}" }} ]
+[[crypto_map.vpn]]
+seq = 10
+type = "ipsec-isakmp"
+peer = "{peer}"
+transform_set = "ts"
+match_address = "101"
+lifetime = {{ seconds = {seconds}, kilobytes = 4608000 }}
+"#
+    )
+}
+
+fn dynamic_map(range_src: &str, range_dst: &str) -> String {
+    format!(
+        r#"
+[access_list]
+150 = [ {{ action = "permit", protocol = "ip", source = "{range_src}", destination = "{range_dst}" }} ]
+[[crypto_map.vpn]]
+seq = 65535
+type = "ipsec-isakmp"
+dynamic = "DYN"
+[[dynamic_map.DYN]]
+seq = 10
+transform_set = ["ts"]
+match_address = "150"
+reverse_route = true
+"#
+    )
+}
+
+fn daemon(cfg: IkeConfig) -> Daemon<Sad> {
+    Daemon::new(Sad::default(), GatewayPolicy::new(&cfg).unwrap())
+}
+
+/// Delivers every queued datagram between the two until both are quiet; `drop` decides
+/// (by sequence number of delivery) which to lose.
+fn pump(
+    a: &mut Daemon<Sad>,
+    b: &mut Daemon<Sad>,
+    now: Instant,
+    drop: &mut dyn FnMut(usize) -> bool,
+) {
+    let mut n = 0;
+    for _ in 0..100 {
+        let from_a = std::mem::take(&mut a.link.out);
+        let from_b = std::mem::take(&mut b.link.out);
+        if from_a.is_empty() && from_b.is_empty() {
+            return;
+        }
+        for (msgs, to) in [(from_a, &mut *b), (from_b, &mut *a)] {
+            for d in msgs {
+                n += 1;
+                if drop(n) {
+                    continue;
+                }
+                to.on_ike(
+                    IkeDatagram {
+                        local: d.remote,
+                        remote: d.local,
+                        message: d.message,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+    panic!("the daemons never went quiet");
+}
+
+fn no_loss(_: usize) -> bool {
+    false
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Each side's outbound SA is the other's inbound SA, with the same keys.
+fn assert_pair_matches(a: &Sad, a_sa_id: u32, b: &Sad) {
+    let out = a.outbound.get(&a_sa_id).expect("outbound SA installed");
+    let peer_in = b.inbound.get(&out.spi).expect("peer holds the inbound SA");
+    assert_eq!(out.keys, peer_in.keys, "keys of SPI 0x{:x} differ", out.spi);
+    assert_eq!(out.transform, peer_in.transform);
+    assert_eq!(out.local, peer_in.remote);
+    assert_eq!(out.remote, peer_in.local);
+}
+
+fn static_pair(seconds: u64) -> (Daemon<Sad>, Daemon<Sad>) {
+    let a = daemon(config(
+        SPOKE,
+        "10.1.0.1/24",
+        &static_map(HUB, "10.1.0.0/24", "10.2.0.0/24", seconds),
+        "",
+    ));
+    let b = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &static_map(SPOKE, "10.2.0.0/24", "10.1.0.0/24", seconds),
+        "",
+    ));
+    (a, b)
+}
+
+fn bring_up(a: &mut Daemon<Sad>, b: &mut Daemon<Sad>, now: Instant) -> u32 {
+    let sa_id = a.policy.statics[0].sa_id;
+    a.on_acquire(sa_id, Some(ip("10.1.0.5")), Some(ip("10.2.0.9")), None, now);
+    pump(a, b, now, &mut no_loss);
+    sa_id
+}
+
+#[test]
+fn acquire_brings_the_tunnel_up_with_matching_keys_on_both_sides() {
+    let (mut a, mut b) = static_pair(3600);
+    let now = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, now);
+    assert_eq!(a.stats.phase1_established, 1);
+    assert_eq!(b.stats.phase1_established, 1);
+    assert_eq!((a.children.by_spi.len(), b.children.by_spi.len()), (1, 1));
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    assert_pair_matches(&b.link, b.policy.statics[0].sa_id, &a.link);
+    // the initiator's proxies are the ACL line; the responder's are their mirror
+    let ca = a.children.by_spi.values().next().unwrap();
+    let cb = b.children.by_spi.values().next().unwrap();
+    assert_eq!(ca.sa.selector.source, cb.sa.selector.destination);
+    assert_eq!(ca.sa.selector.source.to_string(), "10.1.0.0/24");
+    assert!(ca.initiator && !cb.initiator);
+    assert_eq!(a.phase1.values().next().unwrap().ios_state(), "QM_IDLE");
+    // a second Acquire for the same entry (more packets before the SA was in) does nothing
+    a.on_acquire(sa_id, None, None, None, now);
+    assert!(a.link.out.is_empty());
+}
+
+#[test]
+fn acquires_during_negotiation_start_one_exchange() {
+    let (mut a, mut b) = static_pair(3600);
+    let now = Instant::now();
+    let sa_id = a.policy.statics[0].sa_id;
+    for _ in 0..50 {
+        a.on_acquire(sa_id, None, None, None, now);
+    }
+    assert_eq!(a.link.out.len(), 1, "one MM1");
+    pump(&mut a, &mut b, now, &mut no_loss);
+    assert_eq!(a.children.by_spi.len(), 1);
+    assert_eq!(b.children.by_spi.len(), 1);
+}
+
+#[test]
+fn a_lost_message_is_retransmitted_and_the_exchange_completes() {
+    for lost in 1..=9 {
+        let (mut a, mut b) = static_pair(3600);
+        let t0 = Instant::now();
+        let sa_id = a.policy.statics[0].sa_id;
+        a.on_acquire(sa_id, None, None, None, t0);
+        pump(&mut a, &mut b, t0, &mut |n| n == lost);
+        let mut t = t0;
+        for _ in 0..10 {
+            t += Duration::from_secs(3);
+            a.tick(t);
+            b.tick(t);
+            pump(&mut a, &mut b, t, &mut no_loss);
+        }
+        assert_eq!(
+            (a.children.by_spi.len(), b.children.by_spi.len()),
+            (1, 1),
+            "message {lost} lost: the tunnel did not come up"
+        );
+        assert_pair_matches(&a.link, sa_id, &b.link);
+    }
+}
+
+#[test]
+fn a_peer_that_never_answers_is_given_up_and_the_admission_slot_returned() {
+    let (mut a, _) = static_pair(3600);
+    let t0 = Instant::now();
+    a.on_acquire(a.policy.statics[0].sa_id, None, None, None, t0);
+    assert_eq!(a.admission.in_negotiation(), 1);
+    assert_eq!(std::mem::take(&mut a.link.out).len(), 1, "MM1");
+    let mut t = t0;
+    let mut sent = 0;
+    // 2, 4, 8, 16 and 32 s between transmissions, then 32 s more for the last answer
+    for _ in 0..100 {
+        t += Duration::from_secs(1);
+        a.tick(t);
+        sent += std::mem::take(&mut a.link.out).len();
+    }
+    assert_eq!(sent, 5, "MM1 retransmitted 5 times");
+    assert!(a.phase1.is_empty());
+    assert_eq!(a.admission.in_negotiation(), 0);
+    assert_eq!(a.stats.phase1_failed, 1);
+}
+
+#[test]
+fn rekey_is_make_before_break_and_the_old_pair_goes_after_the_grace() {
+    let (mut a, mut b) = static_pair(3600);
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, t0);
+    let old_out = a.link.outbound[&sa_id].spi;
+    let old_in = *a.children.current.get(&sa_id).unwrap();
+    // the dataplane reports the soft lifetime of our outbound SA
+    let t1 = t0 + Duration::from_secs(3240);
+    a.on_expire(old_out, Direction::Outbound, false, t1);
+    pump(&mut a, &mut b, t1, &mut no_loss);
+    let new_out = a.link.outbound[&sa_id].spi;
+    assert_ne!(new_out, old_out, "the new outbound SA took over the SA id");
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    assert_pair_matches(&b.link, b.policy.statics[0].sa_id, &a.link);
+    // both old inbound SAs are still there: packets in flight still decrypt
+    assert!(a.link.inbound.contains_key(&old_in));
+    assert!(b.link.inbound.contains_key(&old_out));
+    assert_eq!(a.link.inbound.len(), 2);
+    // after the grace, A deletes its old inbound SA and tells B, which deletes its own
+    let t2 = t1 + RETIRE_GRACE + Duration::from_millis(1);
+    a.tick(t2);
+    pump(&mut a, &mut b, t2, &mut no_loss);
+    assert!(!a.link.inbound.contains_key(&old_in));
+    assert!(!b.link.inbound.contains_key(&old_out));
+    assert_eq!((a.link.inbound.len(), b.link.inbound.len()), (1, 1));
+    assert_eq!((a.children.by_spi.len(), b.children.by_spi.len()), (1, 1));
+    // the current pair is untouched
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    assert_pair_matches(&b.link, b.policy.statics[0].sa_id, &a.link);
+}
+
+#[test]
+fn clear_crypto_sa_peer_deletes_both_sides_and_traffic_brings_it_back() {
+    let (mut a, mut b) = static_pair(3600);
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, t0);
+    assert_eq!(a.clear_sa_peer(ip(HUB)), 1);
+    pump(&mut a, &mut b, t0, &mut no_loss);
+    assert!(a.link.inbound.is_empty() && a.link.outbound.is_empty());
+    assert!(b.link.inbound.is_empty() && b.link.outbound.is_empty());
+    assert!(b.children.by_spi.is_empty());
+    // the next packet: Acquire, Quick Mode under the ISAKMP SA that is still up
+    a.on_acquire(sa_id, None, None, None, t0);
+    pump(&mut a, &mut b, t0, &mut no_loss);
+    assert_eq!(a.stats.phase1_established, 1, "no new Main Mode");
+    assert_pair_matches(&a.link, sa_id, &b.link);
+}
+
+#[test]
+fn hard_expiry_deletes_the_pair_on_both_sides() {
+    let (mut a, mut b) = static_pair(3600);
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, t0);
+    let in_spi = *b.children.current.get(&b.policy.statics[0].sa_id).unwrap();
+    b.on_expire(in_spi, Direction::Inbound, true, t0);
+    pump(&mut a, &mut b, t0, &mut no_loss);
+    assert!(b.link.inbound.is_empty() && b.link.outbound.is_empty());
+    assert!(a.link.inbound.is_empty() && !a.link.outbound.contains_key(&sa_id));
+}
+
+#[test]
+fn dpd_declares_a_silent_peer_dead_and_clears_its_sas() {
+    let keepalive = "keepalive = { seconds = 10, retries = 3 }";
+    let mut a = daemon(config(
+        SPOKE,
+        "10.1.0.1/24",
+        &static_map(HUB, "10.1.0.0/24", "10.2.0.0/24", 3600),
+        keepalive,
+    ));
+    let mut b = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &static_map(SPOKE, "10.2.0.0/24", "10.1.0.0/24", 3600),
+        keepalive,
+    ));
+    let t0 = Instant::now();
+    bring_up(&mut a, &mut b, t0);
+    // B answers R-U-THERE while it is alive
+    let t1 = t0 + Duration::from_secs(11);
+    a.tick(t1);
+    assert_eq!(a.link.out.len(), 1, "R-U-THERE");
+    pump(&mut a, &mut b, t1, &mut no_loss);
+    assert_eq!(a.children.by_spi.len(), 1);
+    assert_eq!(a.stats.dead_peers, 0);
+    // then B goes silent
+    let mut t = t1;
+    for _ in 0..40 {
+        t += Duration::from_secs(1);
+        a.tick(t);
+        a.link.out.clear();
+    }
+    assert_eq!(a.stats.dead_peers, 1);
+    assert!(a.children.by_spi.is_empty());
+    assert!(a.link.inbound.is_empty() && a.link.outbound.is_empty());
+    assert!(a.phase1.is_empty());
+}
+
+#[test]
+fn a_hub_with_a_dynamic_map_gives_each_spoke_its_own_sa_id_and_spd_rule() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "",
+    ));
+    let first_dyn = hub.policy.first_dynamic_sa_id;
+    let mut spokes: Vec<Daemon<Sad>> = (0..3)
+        .map(|i| {
+            daemon(config(
+                &format!("192.0.2.{}", 10 + i),
+                &format!("10.128.{i}.1/24"),
+                &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
+                "",
+            ))
+        })
+        .collect();
+    let now = Instant::now();
+    for s in spokes.iter_mut() {
+        bring_up(s, &mut hub, now);
+    }
+    assert_eq!(hub.children.by_spi.len(), 3);
+    let spd = hub.link.spd.clone().expect("SPD installed");
+    assert_eq!(
+        spd.len(),
+        3,
+        "one protect rule per spoke (the config has no static rules)"
+    );
+    for (i, s) in spokes.iter().enumerate() {
+        let id = first_dyn + i as u32;
+        let rule = spd.iter().find(|r| r.protect == Some(id)).expect("rule");
+        assert_eq!(rule.selector.source.to_string(), "10.2.0.0/24");
+        assert_eq!(
+            rule.selector.destination.to_string(),
+            format!("10.128.{i}.0/24")
+        );
+        assert_pair_matches(&hub.link, id, &s.link);
+        assert_pair_matches(&s.link, s.policy.statics[0].sa_id, &hub.link);
+    }
+    // a spoke outside the allowed range is refused
+    let mut rogue = daemon(config(
+        "192.0.2.50",
+        "172.16.0.1/24",
+        &static_map(HUB, "172.16.0.0/24", "10.2.0.0/24", 3600),
+        "",
+    ));
+    bring_up(&mut rogue, &mut hub, now);
+    assert!(rogue.children.by_spi.is_empty());
+    assert_eq!(hub.children.by_spi.len(), 3);
+    // clearing a spoke removes its rule
+    hub.clear_sa_peer(ip("192.0.2.11"));
+    let spd = hub.link.spd.clone().unwrap();
+    assert_eq!(spd.len(), 2);
+    assert!(spd.iter().all(|r| r.protect != Some(first_dyn + 1)));
+}
+
+#[test]
+fn a_spoke_rekeying_keeps_its_sa_id_at_the_hub() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "",
+    ));
+    let mut spoke = daemon(config(
+        SPOKE,
+        "10.128.0.1/24",
+        &static_map(HUB, "10.128.0.0/24", "10.2.0.0/24", 3600),
+        "",
+    ));
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut spoke, &mut hub, t0);
+    let out = spoke.link.outbound[&sa_id].spi;
+    spoke.on_expire(out, Direction::Outbound, false, t0);
+    pump(&mut spoke, &mut hub, t0, &mut no_loss);
+    let id = hub.policy.first_dynamic_sa_id;
+    assert_eq!(hub.link.outbound.len(), 1);
+    assert_pair_matches(&hub.link, id, &spoke.link);
+    assert_eq!(hub.link.spd.as_ref().unwrap().len(), 1);
+}
+
+#[test]
+fn the_admission_limit_refuses_mm1_beyond_it() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "call_admission_limit = 2",
+    ));
+    let now = Instant::now();
+    for i in 0..4 {
+        let mut s = daemon(config(
+            &format!("192.0.2.{}", 10 + i),
+            &format!("10.128.{i}.1/24"),
+            &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
+            "",
+        ));
+        s.on_acquire(s.policy.statics[0].sa_id, None, None, None, now);
+        for d in std::mem::take(&mut s.link.out) {
+            hub.on_ike(
+                IkeDatagram {
+                    local: d.remote,
+                    remote: d.local,
+                    message: d.message,
+                },
+                now,
+            );
+        }
+    }
+    assert_eq!(hub.phase1.len(), 2);
+    assert_eq!(hub.stats.refused_admission, 2);
+    assert_eq!(hub.admission.in_negotiation(), 2);
+}
+
+#[test]
+fn malformed_and_unknown_messages_are_counted_and_dropped() {
+    let (_, mut b) = static_pair(3600);
+    let now = Instant::now();
+    let from = |m: Vec<u8>| IkeDatagram {
+        local: format!("{HUB}:500").parse().unwrap(),
+        remote: format!("{SPOKE}:500").parse().unwrap(),
+        message: m,
+    };
+    b.on_ike(from(vec![1, 2, 3]), now);
+    let mut qm = vec![0u8; 28];
+    qm[0] = 7; // CKY-I
+    qm[8] = 9; // CKY-R: not an initiation
+    qm[17] = 0x10;
+    qm[18] = 32; // Quick Mode
+    qm[27] = 28;
+    b.on_ike(from(qm), now);
+    assert_eq!(b.stats.malformed, 1);
+    assert_eq!(b.stats.no_sa, 1);
+    assert!(b.phase1.is_empty() && b.link.out.is_empty());
+}
