@@ -35,6 +35,26 @@ pub struct Child {
     pub retire_at: Option<Instant>,
 }
 
+/// An SA found in the dataplane when the daemon started (installed by an earlier run of
+/// `ipsec-control`): it keeps forwarding, but its keys and ISAKMP SA are gone, so it is only
+/// shown, expired and replaced. A new pair for its SA id replaces it make-before-break;
+/// otherwise its soft lifetime starts a new negotiation (static entries) and its hard
+/// lifetime removes it.
+#[derive(Clone, Debug)]
+pub struct Adopted {
+    pub spi: u32,
+    pub direction: dataplane::esp::Direction,
+    pub sa_id: u32,
+    pub local: Option<IpAddr>,
+    pub peer: Option<IpAddr>,
+    pub crypto_map: String,
+    pub crypto_map_seq: u32,
+    pub transform: String,
+    pub selectors: Vec<Selector>,
+    /// A new pair took over: delete this (inbound) SA then.
+    pub retire_at: Option<Instant>,
+}
+
 /// The installed pairs and the dynamic SPD rules.
 #[derive(Default)]
 pub struct Children {
@@ -44,6 +64,8 @@ pub struct Children {
     pub current: BTreeMap<u32, u32>,
     /// Rules added for dynamic-map SAs, by SA id, in the order they were added.
     pub dynamic_rules: BTreeMap<u32, SpdRuleMsg>,
+    /// SAs adopted from the dataplane at start, by (SPI, inbound).
+    pub adopted: BTreeMap<(u32, bool), Adopted>,
 }
 
 impl Children {

@@ -7,6 +7,7 @@
 //! - [`phase1`]: Main Mode exchanges and ISAKMP SAs.
 //! - [`quick`]: Quick Mode exchanges.
 //! - [`children`]: installed SA pairs, the current pair of each SPD entry, dynamic SPD rules.
+//! - [`resync`]: SAs adopted from a dataplane that outlived an earlier `ipsec-control`.
 //! - [`run`]: the process: connects to the dataplane and loops.
 //!
 //! The core ([`Daemon`]) does no I/O of its own and reads no clock: every entry point takes
@@ -22,6 +23,7 @@ pub mod children;
 pub mod phase1;
 pub mod policy;
 pub mod quick;
+pub mod resync;
 pub mod run;
 
 #[cfg(test)]
@@ -63,6 +65,8 @@ const FIRST_IPSEC_CONN_ID: u32 = 2001;
 /// What the daemon needs from the dataplane.
 pub trait Link {
     fn send_ike(&mut self, datagram: &IkeDatagram) -> Result<(), LinkError>;
+    /// Sends an IP packet that is not an IKE message (NAT keepalives).
+    fn send_packet(&mut self, packet: Vec<u8>) -> Result<(), LinkError>;
     fn allocate_spi(&mut self) -> Result<u32, LinkError>;
     fn add_sa(&mut self, sa_id: u32, params: SaParams) -> Result<(), LinkError>;
     fn delete_sa(&mut self, spi: u32, direction: Direction, sa_id: u32) -> Result<(), LinkError>;
@@ -72,6 +76,9 @@ pub trait Link {
 impl Link for Dataplane {
     fn send_ike(&mut self, datagram: &IkeDatagram) -> Result<(), LinkError> {
         Dataplane::send_ike(self, datagram)
+    }
+    fn send_packet(&mut self, packet: Vec<u8>) -> Result<(), LinkError> {
+        Dataplane::send_packet(self, packet)
     }
     fn allocate_spi(&mut self) -> Result<u32, LinkError> {
         Dataplane::allocate_spi(self, None)
@@ -712,6 +719,7 @@ impl<L: Link> Daemon<L> {
             Origin::Static(i) => self.policy.statics[i].reverse_route,
         };
         let spi_in = child.spi_in;
+        self.supersede_adopted(sa_id, peer, now);
         if let Some(old) = self.children.current.insert(sa_id, spi_in) {
             if let Some(o) = self.children.by_spi.get_mut(&old) {
                 o.retire_at = Some(now + RETIRE_GRACE);
@@ -906,7 +914,7 @@ impl<L: Link> Daemon<L> {
                     for spi in spis {
                         if let Some(spi_in) = self.children.by_outbound_spi(*spi) {
                             self.delete_child(spi_in, None, "deleted by peer");
-                        } else {
+                        } else if !self.adopted_deleted_by_peer(*spi) {
                             log::info!(
                                 "IPSEC: peer {r} deleted SPI 0x{spi:08x}, which we do not hold"
                             );
@@ -1068,6 +1076,9 @@ impl<L: Link> Daemon<L> {
             Direction::Outbound => self.children.by_outbound_spi(spi),
         };
         let Some(spi_in) = spi_in else {
+            if self.adopted_expire(spi, direction, hard, now) {
+                return;
+            }
             log::info!("IPSEC: lifetime event for unknown {direction:?} SA 0x{spi:08x}");
             return;
         };
@@ -1120,6 +1131,7 @@ impl<L: Link> Daemon<L> {
         for spi in retiring {
             self.delete_child_notify(spi, "rekeyed");
         }
+        self.retire_adopted(now);
     }
 
     fn tick_p1(&mut self, p1: &mut Phase1, now: Instant) -> bool {
@@ -1221,6 +1233,20 @@ impl<L: Link> Daemon<L> {
                     );
                     let (local, peer) = (sa.local.ip(), p1.peer);
                     self.start_main_mode(local, peer, Vec::new(), now);
+                }
+                if let Some(every) = self.policy.nat_keepalive {
+                    // RFC 3948 2.3: keep our NAT's mapping open
+                    let due = dpd
+                        .last_keepalive
+                        .is_none_or(|t| now.duration_since(t).as_secs() >= every as u64);
+                    if sa.nat_local && sa.nat_detected() && due {
+                        dpd.last_keepalive = Some(now);
+                        let p = crate::dplink::datagram::nat_keepalive_packet(sa.local, sa.remote);
+                        if let Err(e) = self.link.send_packet(p) {
+                            self.stats.link_errors += 1;
+                            log::warn!("ISAKMP: NAT keepalive to {}: {e}", sa.remote);
+                        }
+                    }
                 }
                 if let Some(cfg) = self.policy.dpd {
                     if sa.peer_vendors.dpd {

@@ -127,7 +127,7 @@ impl Negotiation {
     }
 }
 
-/// Dead peer detection of one ISAKMP SA (RFC 3706, periodic: an R-U-THERE after `interval`
+/// Liveness of one ISAKMP SA: dead peer detection (RFC 3706, periodic: an R-U-THERE after `interval`
 /// seconds without hearing from the peer).
 #[derive(Debug, Default)]
 pub struct DpdState {
@@ -136,6 +136,8 @@ pub struct DpdState {
     /// The R-U-THERE waiting for its ACK: its sequence number, when it was last sent and
     /// how many times.
     pub outstanding: Option<(u32, Instant, u32)>,
+    /// When we last sent a NAT keepalive (we are behind a NAT).
+    pub last_keepalive: Option<Instant>,
 }
 
 /// Where a phase 1 SA is.

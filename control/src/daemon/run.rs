@@ -56,6 +56,8 @@ fn connect(path: &Path) -> Option<Dataplane> {
 impl<L: Link> Daemon<L> {
     /// Puts the SPD and every SA pair back into a dataplane that restarted.
     pub fn reinstall(&mut self) {
+        // what an earlier control run left in the old dataplane is gone with it
+        self.children.adopted.clear();
         if !self.children.dynamic_rules.is_empty() {
             self.install_spd();
         }
@@ -103,6 +105,10 @@ pub fn run(config_path: &Path) -> Result<(), String> {
         return Ok(());
     };
     let mut daemon = Daemon::new(link, policy);
+    match daemon.link.sas() {
+        Ok(sas) => daemon.adopt(sas),
+        Err(e) => log::warn!("%CRYPTO-4-RESYNC: cannot read the dataplane's SAs: {e}"),
+    }
     let mut next_tick = Instant::now() + TICK;
     while !signals::stop_requested() {
         match daemon.link.next_event() {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use dataplane::channel::SpdRuleMsg;
+use dataplane::channel::{SaCountersMsg, SpdRuleMsg};
 use dataplane::esp::{Direction, SaParams};
 
 use super::policy::GatewayPolicy;
@@ -21,6 +21,8 @@ use crate::dplink::{IkeDatagram, LinkError};
 #[derive(Default)]
 struct Sad {
     out: Vec<IkeDatagram>,
+    /// Other packets sent (NAT keepalives).
+    packets: Vec<Vec<u8>>,
     inbound: BTreeMap<u32, SaParams>,
     outbound: BTreeMap<u32, SaParams>,
     spd: Option<Vec<SpdRuleMsg>>,
@@ -31,6 +33,10 @@ struct Sad {
 impl Link for Sad {
     fn send_ike(&mut self, d: &IkeDatagram) -> Result<(), LinkError> {
         self.out.push(d.clone());
+        Ok(())
+    }
+    fn send_packet(&mut self, packet: Vec<u8>) -> Result<(), LinkError> {
+        self.packets.push(packet);
         Ok(())
     }
     fn allocate_spi(&mut self) -> Result<u32, LinkError> {
@@ -153,6 +159,19 @@ fn pump(
     now: Instant,
     drop: &mut dyn FnMut(usize) -> bool,
 ) {
+    pump_nat(a, b, now, drop, &|x| x, &|x| x)
+}
+
+/// [`pump`] with `a` behind a NAT: `out` rewrites the source of what `a` sends, `back` the
+/// destination of what `b` sends to it.
+fn pump_nat(
+    a: &mut Daemon<Sad>,
+    b: &mut Daemon<Sad>,
+    now: Instant,
+    drop: &mut dyn FnMut(usize) -> bool,
+    out: &dyn Fn(std::net::SocketAddr) -> std::net::SocketAddr,
+    back: &dyn Fn(std::net::SocketAddr) -> std::net::SocketAddr,
+) {
     let mut n = 0;
     for _ in 0..100 {
         let from_a = std::mem::take(&mut a.link.out);
@@ -160,20 +179,26 @@ fn pump(
         if from_a.is_empty() && from_b.is_empty() {
             return;
         }
-        for (msgs, to) in [(from_a, &mut *b), (from_b, &mut *a)] {
-            for d in msgs {
-                n += 1;
-                if drop(n) {
-                    continue;
-                }
-                to.on_ike(
-                    IkeDatagram {
-                        local: d.remote,
-                        remote: d.local,
-                        message: d.message,
-                    },
-                    now,
-                );
+        for d in from_a {
+            n += 1;
+            if !drop(n) {
+                let d = IkeDatagram {
+                    local: d.remote,
+                    remote: out(d.local),
+                    message: d.message,
+                };
+                b.on_ike(d, now);
+            }
+        }
+        for d in from_b {
+            n += 1;
+            if !drop(n) {
+                let d = IkeDatagram {
+                    local: back(d.remote),
+                    remote: d.local,
+                    message: d.message,
+                };
+                a.on_ike(d, now);
             }
         }
     }
@@ -536,4 +561,153 @@ fn malformed_and_unknown_messages_are_counted_and_dropped() {
     assert_eq!(b.stats.malformed, 1);
     assert_eq!(b.stats.no_sa, 1);
     assert!(b.phase1.is_empty() && b.link.out.is_empty());
+}
+
+/// What `DumpSas` would return for this SAD.
+fn dump(sad: &Sad) -> Vec<SaCountersMsg> {
+    let msg = |sa_id: u32, p: &SaParams| SaCountersMsg {
+        spi: p.spi,
+        direction: Some(p.direction),
+        sa_id,
+        crypto_map: p.crypto_map.clone(),
+        crypto_map_seq: p.crypto_map_seq,
+        local: p.local.to_string(),
+        remote: p.remote.to_string(),
+        transform: p.transform.to_string(),
+        selectors: p.selectors.clone(),
+        ..Default::default()
+    };
+    let mut v: Vec<SaCountersMsg> = sad.outbound.iter().map(|(id, p)| msg(*id, p)).collect();
+    // inbound SAs carry their pair's SA id in the dataplane
+    v.extend(sad.inbound.values().map(|p| {
+        let id = sad
+            .outbound
+            .iter()
+            .find(|(_, o)| o.remote == p.remote)
+            .map(|(id, _)| *id)
+            .unwrap_or(0);
+        msg(id, p)
+    }));
+    v
+}
+
+#[test]
+fn a_restarted_control_adopts_the_sas_and_replaces_them_at_their_soft_lifetime() {
+    let (mut a, mut b) = static_pair(3600);
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, t0);
+    let old_out = a.link.outbound[&sa_id].spi;
+    let old_in = *a.children.current.get(&sa_id).unwrap();
+    // control A restarts: a new daemon over the same dataplane
+    let sad = std::mem::take(&mut a.link);
+    let sas = dump(&sad);
+    let mut a = Daemon::new(sad, a.policy);
+    a.adopt(sas);
+    assert_eq!(a.children.adopted.len(), 2);
+    assert!(a.link.outbound.contains_key(&sa_id), "still forwarding");
+    // its outbound SA's soft lifetime: a new Main Mode (without INITIAL-CONTACT, so that B
+    // keeps the SAs in use) and Quick Mode
+    let t1 = t0 + Duration::from_secs(3240);
+    a.on_expire(old_out, Direction::Outbound, false, t1);
+    pump(&mut a, &mut b, t1, &mut no_loss);
+    assert_eq!(b.stats.phase1_established, 2);
+    assert_ne!(a.link.outbound[&sa_id].spi, old_out);
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    assert_pair_matches(&b.link, b.policy.statics[0].sa_id, &a.link);
+    assert!(
+        a.link.inbound.contains_key(&old_in),
+        "old inbound kept for the grace"
+    );
+    let t2 = t1 + RETIRE_GRACE + Duration::from_millis(1);
+    a.tick(t2);
+    b.tick(t2);
+    pump(&mut a, &mut b, t2, &mut no_loss);
+    assert!(!a.link.inbound.contains_key(&old_in));
+    assert!(a.children.adopted.is_empty());
+    assert_eq!(a.link.inbound.len(), 1);
+}
+
+#[test]
+fn a_restarted_hub_rebuilds_the_spd_rules_of_its_spokes() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "",
+    ));
+    let mut spoke = daemon(config(
+        SPOKE,
+        "10.128.0.1/24",
+        &static_map(HUB, "10.128.0.0/24", "10.2.0.0/24", 3600),
+        "",
+    ));
+    let now = Instant::now();
+    bring_up(&mut spoke, &mut hub, now);
+    let rules = hub.link.spd.clone().unwrap();
+    let sad = std::mem::take(&mut hub.link);
+    let sas = dump(&sad);
+    let mut hub = Daemon::new(sad, hub.policy);
+    hub.adopt(sas);
+    assert_eq!(
+        hub.link.spd.as_ref(),
+        Some(&rules),
+        "the spoke's rule is kept"
+    );
+    assert_eq!(hub.next_dynamic_sa_id, hub.policy.first_dynamic_sa_id + 1);
+}
+
+#[test]
+fn a_spoke_behind_a_nat_floats_to_4500_and_sends_keepalives() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "",
+    ));
+    let mut spoke = daemon(config(
+        SPOKE,
+        "10.128.0.1/24",
+        &static_map(HUB, "10.128.0.0/24", "10.2.0.0/24", 3600),
+        "nat_keepalive = 20",
+    ));
+    // the NAT: 192.0.2.2:500 <-> 203.0.113.9:1500, 192.0.2.2:4500 <-> 203.0.113.9:14500
+    let public: IpAddr = ip("203.0.113.9");
+    let out = |x: std::net::SocketAddr| {
+        std::net::SocketAddr::new(public, if x.port() == 500 { 1500 } else { 14500 })
+    };
+    let back = |x: std::net::SocketAddr| {
+        std::net::SocketAddr::new(ip(SPOKE), if x.port() == 1500 { 500 } else { 4500 })
+    };
+    let t0 = Instant::now();
+    let sa_id = spoke.policy.statics[0].sa_id;
+    spoke.on_acquire(sa_id, None, None, None, t0);
+    pump_nat(&mut spoke, &mut hub, t0, &mut no_loss, &out, &back);
+    let (s_out, h_out) = (
+        &spoke.link.outbound[&sa_id],
+        &hub.link.outbound[&hub.policy.first_dynamic_sa_id],
+    );
+    let s_udp = s_out.udp_encap.expect("UDP-encapsulated on the spoke");
+    let h_udp = h_out.udp_encap.expect("UDP-encapsulated at the hub");
+    assert_eq!((s_udp.local_port, s_udp.remote_port), (4500, 4500));
+    assert_eq!(
+        (h_udp.local_port, h_udp.remote_port),
+        (4500, 14500),
+        "the NAT's port"
+    );
+    assert_eq!(h_out.remote, public);
+    let p1 = spoke.phase1.values().next().unwrap().established().unwrap();
+    assert!(p1.nat_local && !p1.nat_remote);
+    // keepalives from the spoke (behind the NAT) every 20 s, none from the hub
+    for i in 1..=50 {
+        let t = t0 + Duration::from_secs(i);
+        spoke.tick(t);
+        hub.tick(t);
+    }
+    assert_eq!(spoke.link.packets.len(), 3, "at 1, 21 and 41 s");
+    assert!(spoke
+        .link
+        .packets
+        .iter()
+        .all(|p| p.len() == 29 && p[28] == 0xFF));
+    assert!(hub.link.packets.is_empty());
 }

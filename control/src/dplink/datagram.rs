@@ -93,44 +93,59 @@ impl IkeDatagram {
         let (l, r) = (self.local.port(), self.remote.port());
         let natt = l == NATT_PORT || (l != IKE_PORT && r == NATT_PORT);
         let marker = if natt { &NON_ESP_MARKER[..] } else { &[][..] };
-        let udp_len = udp::HEADER_LEN + marker.len() + self.message.len();
-        let ip_len = match self.local.ip() {
-            IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
-            IpAddr::V6(_) => ipv6::HEADER_LEN,
-        };
-        let mut p = vec![0u8; ip_len + udp_len];
-        match (self.local.ip(), self.remote.ip()) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => ipv4::Repr {
-                src,
-                dst,
-                protocol: proto::UDP,
-                payload_len: udp_len,
-                ttl: 64,
-                dscp_ecn: 0,
-                ident: 0,
-                dont_frag: false,
-            }
-            .emit(&mut p),
-            (IpAddr::V6(src), IpAddr::V6(dst)) => ipv6::Repr {
-                src,
-                dst,
-                next_header: proto::UDP,
-                payload_len: udp_len,
-                hop_limit: 64,
-                traffic_class: 0,
-            }
-            .emit(&mut p),
-            // a mixed pair cannot come from a received datagram or a crypto map
-            _ => return Vec::new(),
-        }
-        let u = &mut p[ip_len..];
-        udp::write_header(u, self.local.port(), self.remote.port(), udp_len as u16);
-        u[udp::HEADER_LEN..udp::HEADER_LEN + marker.len()].copy_from_slice(marker);
-        u[udp::HEADER_LEN + marker.len()..].copy_from_slice(&self.message);
-        udp::Packet::new_unchecked(&mut p[ip_len..])
-            .fill_checksum(self.local.ip(), self.remote.ip());
-        p
+        udp_packet(self.local, self.remote, &[marker, &self.message])
     }
+}
+
+/// A NAT-keepalive (RFC 3948 section 2.3: one byte 0xFF, no marker) from `local` to
+/// `remote`, both on the NAT-T port, as an IP packet for the dataplane to send.
+pub fn nat_keepalive_packet(local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
+    udp_packet(local, remote, &[&[0xFF]])
+}
+
+/// An IP packet carrying a UDP datagram whose payload is `parts` in order, checksums filled
+/// in; empty for a mixed IPv4/IPv6 pair (which a received datagram or a crypto map cannot
+/// give).
+fn udp_packet(local: SocketAddr, remote: SocketAddr, parts: &[&[u8]]) -> Vec<u8> {
+    let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+    let udp_len = udp::HEADER_LEN + payload_len;
+    let ip_len = match local.ip() {
+        IpAddr::V4(_) => ipv4::MIN_HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    };
+    let mut p = vec![0u8; ip_len + udp_len];
+    match (local.ip(), remote.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => ipv4::Repr {
+            src,
+            dst,
+            protocol: proto::UDP,
+            payload_len: udp_len,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 0,
+            dont_frag: false,
+        }
+        .emit(&mut p),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => ipv6::Repr {
+            src,
+            dst,
+            next_header: proto::UDP,
+            payload_len: udp_len,
+            hop_limit: 64,
+            traffic_class: 0,
+        }
+        .emit(&mut p),
+        _ => return Vec::new(),
+    }
+    let u = &mut p[ip_len..];
+    udp::write_header(u, local.port(), remote.port(), udp_len as u16);
+    let mut at = udp::HEADER_LEN;
+    for part in parts {
+        u[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    udp::Packet::new_unchecked(&mut p[ip_len..]).fill_checksum(local.ip(), remote.ip());
+    p
 }
 
 #[cfg(test)]
@@ -190,6 +205,22 @@ mod tests {
         assert!(u.verify_checksum(d.local.ip(), d.remote.ip()));
         assert_eq!(&u.payload()[..4], &NON_ESP_MARKER);
         assert_eq!(&u.payload()[4..], &d.message[..]);
+    }
+
+    #[test]
+    fn a_nat_keepalive_is_one_0xff_byte_without_marker() {
+        let (l, r) = (
+            "10.99.0.1:4500".parse().unwrap(),
+            "10.99.0.2:4500".parse().unwrap(),
+        );
+        let p = nat_keepalive_packet(l, r);
+        assert_eq!(p.len(), 20 + 8 + 1);
+        let u = udp::Packet::new_checked(&p[20..]).unwrap();
+        assert!(u.verify_checksum(l.ip(), r.ip()));
+        assert_eq!((u.src_port(), u.dst_port()), (4500, 4500));
+        assert_eq!(u.payload(), &[0xFF]);
+        // what the peer's side makes of it: not IKE
+        assert_eq!(IkeDatagram::parse(&p), Err(DatagramError::NoMarker));
     }
 
     #[test]

@@ -7,7 +7,9 @@ pub mod datagram;
 use std::path::Path;
 use std::time::Duration;
 
-use dataplane::channel::{Client, CountersMsg, Error as ChannelError, Message, SpdRuleMsg};
+use dataplane::channel::{
+    Client, CountersMsg, Error as ChannelError, Message, SaCountersMsg, SpdRuleMsg,
+};
 use dataplane::esp::{Direction, SaParams};
 
 pub use datagram::{DatagramError, IkeDatagram};
@@ -83,6 +85,11 @@ impl Dataplane {
         })
     }
 
+    /// Sends an IP packet that is not an IKE message (a NAT keepalive), routed like one.
+    pub fn send_packet(&mut self, packet: Vec<u8>) -> Result<(), LinkError> {
+        self.expect_ack(&Message::SendIke { packet })
+    }
+
     /// A fresh inbound SPI, owned by `owner` (a worker) or by whichever the dataplane picks.
     pub fn allocate_spi(&mut self, owner: Option<u16>) -> Result<u32, LinkError> {
         match self.client.request(&Message::AllocateSpi { owner })? {
@@ -114,6 +121,15 @@ impl Dataplane {
     /// Replaces the dataplane's SPD (the static crypto-map rules and the dynamic ones).
     pub fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError> {
         self.expect_ack(&Message::InstallSpd { rules })
+    }
+
+    /// Every SA the dataplane holds, with its counters, selectors and remaining lifetime.
+    pub fn sas(&mut self) -> Result<Vec<SaCountersMsg>, LinkError> {
+        match self.client.request(&Message::DumpSas)? {
+            Message::Sas { sas } => Ok(sas),
+            Message::Error { reason } => Err(LinkError::Refused(reason)),
+            other => Err(LinkError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     /// Every SA's counters and remaining lifetime, and the per-lcore counters.

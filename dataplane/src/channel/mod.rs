@@ -48,6 +48,10 @@ pub struct SaCountersMsg {
     pub local: String,
     pub remote: String,
     pub transform: String,
+    /// What the SA protects, outbound view (control rebuilds its SPD rules from these when it
+    /// restarts and adopts the SAs).
+    #[serde(default)]
+    pub selectors: Vec<crate::esp::Selector>,
     /// Owner worker lcore (index among workers).
     pub owner: u16,
     /// Outbound: `#pkts encaps`, `#pkts encrypt`, `#pkts digest`.

@@ -196,6 +196,7 @@ impl Sa {
             local: self.local.to_string(),
             remote: self.remote.to_string(),
             transform: self.transform.to_string(),
+            selectors: self.selectors.clone(),
             owner,
             encaps: c.encaps,
             encrypt: c.encrypt,
