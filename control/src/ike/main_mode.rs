@@ -321,6 +321,68 @@ fn notify_message(cky_i: [u8; 8], cky_r: [u8; 8], t: NotifyType) -> Option<Vec<u
     m.to_bytes().ok()
 }
 
+/// The notification of a refused MM5 or MM6, protected as RFC 2409 5.7 asks once SKEYID
+/// exists: encrypted, HASH(1) = prf(SKEYID_a, M-ID | N), IV from the last phase 1 block (the
+/// last ciphertext block of the refused message, where the peer's IV chain stands). A peer
+/// drops an unprotected notification at this point (strongSwan logs "ignoring unprotected
+/// INFORMATIONAL").
+fn protected_notify(
+    core: &Core,
+    policy: &Phase1Policy,
+    keys: &Phase1Keys,
+    refused: &[u8],
+    t: NotifyType,
+) -> Option<Vec<u8>> {
+    let (_, body) = message::parse_header(refused).ok()?;
+    let bs = policy.cipher.block_size();
+    let last = body.get(body.len().checked_sub(bs)?..)?;
+    let mid = {
+        let r = random(4).ok()?;
+        u32::from_be_bytes([r[0], r[1], r[2], r[3]]) | 1
+    };
+    let n = Payload::Notification(notify::Repr {
+        doi: doi::IPSEC,
+        protocol: ProtocolId::ISAKMP,
+        spi: [core.cky_i, core.cky_r].concat(),
+        message_type: t,
+        data: vec![],
+    });
+    let after = message::payloads_to_bytes(std::slice::from_ref(&n)).ok()?;
+    let h = keys::informational_hash(keys.hash(), keys.skeyid_a(), mid, &after);
+    let payloads = [Payload::Hash(hashp::Repr { data: h }), n];
+    let mut iv = IvChain::new(&keys::phase2_iv(keys.hash(), last, mid, bs));
+    log::debug!("ISAKMP:(0): sending notify {t} (encrypted)");
+    sealed(
+        (core.cky_i, core.cky_r),
+        (ExchangeType::INFORMATIONAL, mid),
+        &payloads,
+        policy,
+        keys,
+        &mut iv,
+    )
+    .ok()
+}
+
+/// [`reject`] for MM5 / MM6, whose notification goes encrypted.
+fn reject_protected<S: HasCore, N>(
+    state: S,
+    error: Error,
+    policy: &Phase1Policy,
+    keys: &Phase1Keys,
+    refused: &[u8],
+) -> Step<S, N> {
+    let t = error.notify();
+    let mut r = state.core().rejection(error);
+    if let (Some(t), Some(_)) = (t, &r.notify) {
+        r.notify = protected_notify(state.core(), policy, keys, refused, t).or(r.notify);
+    }
+    if r.error.is_fatal() {
+        Step::Failed(r)
+    } else {
+        Step::Ignored(state, r)
+    }
+}
+
 fn clear_message(
     cky_i: [u8; 8],
     cky_r: [u8; 8],
@@ -349,6 +411,25 @@ fn encrypted_message(
     keys: &Phase1Keys,
     iv: &mut IvChain,
 ) -> Result<Vec<u8>, String> {
+    sealed(
+        (cky_i, cky_r),
+        (ExchangeType::MAIN_MODE, 0),
+        payloads,
+        policy,
+        keys,
+        iv,
+    )
+}
+
+/// An encrypted message of `exchange` with `message_id`.
+fn sealed(
+    (cky_i, cky_r): ([u8; 8], [u8; 8]),
+    (exchange, message_id): (ExchangeType, u32),
+    payloads: &[Payload],
+    policy: &Phase1Policy,
+    keys: &Phase1Keys,
+    iv: &mut IvChain,
+) -> Result<Vec<u8>, String> {
     let pt = Zeroizing::new(
         message::payloads_to_bytes(payloads).map_err(|e| format!("building the message: {e}"))?,
     );
@@ -361,9 +442,9 @@ fn encrypted_message(
         initiator_cookie: cky_i,
         responder_cookie: cky_r,
         next_payload: message::first_kind(payloads),
-        exchange_type: ExchangeType::MAIN_MODE,
+        exchange_type: exchange,
         flags: Flags::default().with_encryption(true),
-        message_id: 0,
+        message_id,
         length: len as u32,
     }
     .emit(&mut out);
@@ -1313,7 +1394,10 @@ impl MmI5Sent {
             return Step::Retransmit(self, r);
         }
         match self.check(data) {
-            Err(e) => reject(self, e),
+            Err(e) => {
+                let (policy, keys) = (self.policy, self.keys.clone());
+                reject_protected(self, e, &policy, &keys, data)
+            }
             Ok((peer, iv)) => {
                 state_change("IKE_I_MM5", "IKE_I_MM6");
                 state_change("IKE_I_MM6", "IKE_P1_COMPLETE");
@@ -1699,7 +1783,10 @@ impl MmR4Sent {
             return Step::Retransmit(self, r);
         }
         match self.check(data, local, remote) {
-            Err(e) => reject(self, e),
+            Err(e) => {
+                let (policy, keys) = (self.policy, self.keys.clone());
+                reject_protected(self, e, &policy, &keys, data)
+            }
             Ok((peer, initial_contact, local_id, iv, mm6)) => {
                 state_change("IKE_R_MM4", "IKE_R_MM5");
                 state_change("IKE_R_MM5", "IKE_P1_COMPLETE");

@@ -327,6 +327,48 @@ fn notify_type(msg: &[u8]) -> NotifyType {
     }
 }
 
+/// The notification type of an encrypted Informational message we built after refusing
+/// `refused` (MM5 or MM6), decrypted with the refusing side's `keys` (IV from the refused
+/// message's last block) and its HASH(1) checked.
+fn protected_notify_type(
+    msg: &[u8],
+    keys: &crate::ikecrypto::keys::Phase1Keys,
+    cipher: IkeCipher,
+    refused: &[u8],
+) -> NotifyType {
+    use crate::ikecrypto::keys as k;
+    let (h, body) = parse_header(msg).unwrap();
+    assert_eq!(h.exchange_type, ExchangeType::INFORMATIONAL);
+    assert!(
+        h.flags.encryption(),
+        "the notification after MM4 is encrypted"
+    );
+    let (_, rbody) = parse_header(refused).unwrap();
+    let bs = cipher.block_size();
+    let iv = k::phase2_iv(keys.hash(), &rbody[rbody.len() - bs..], h.message_id, bs);
+    let pt = cipher.decrypt(keys.enc_key(), &iv, body).unwrap();
+    let chain = crate::isakmp::payload::RawChain::walk(h.next_payload, &pt, true).unwrap();
+    let want = k::informational_hash(keys.hash(), keys.skeyid_a(), h.message_id, chain.after(0));
+    // the same message in clear, to parse its payloads
+    let mut clear = vec![0u8; HEADER_LEN];
+    crate::isakmp::header::Repr {
+        flags: Default::default(),
+        length: (HEADER_LEN + chain.end) as u32,
+        ..h
+    }
+    .emit(&mut clear);
+    clear.extend_from_slice(&pt[..chain.end]);
+    match &Message::parse(&clear).unwrap().payloads[..] {
+        [Payload::Hash(hash), Payload::Notification(n)] => {
+            assert_eq!(hash.data, want, "HASH(1)");
+            assert_eq!(n.protocol, ProtocolId::ISAKMP);
+            assert_eq!(n.spi.len(), 16);
+            n.message_type
+        }
+        other => panic!("not HASH + one notification: {other:?}"),
+    }
+}
+
 fn payload_kinds(msg: &[u8]) -> Vec<PayloadType> {
     Message::parse(msg)
         .unwrap()
@@ -526,6 +568,7 @@ fn wrong_psk_fails_at_mm5_with_authentication_failed() {
     let (i3, mm3) = next(i1.on_message(&mm2, ia(), ra()));
     let (r4, mm4) = next(r2.on_message(&mm3, ra(), ia()));
     let (_i5, mm5) = next(i3.on_message(&mm4, ia(), ra()));
+    let keys = r4.keys().clone();
     let rej = failed(r4.on_message(&mm5, ra(), ia()));
     assert!(
         matches!(rej.error, Error::AuthenticationFailed { method: 1, .. }),
@@ -536,7 +579,7 @@ fn wrong_psk_fails_at_mm5_with_authentication_failed() {
         "%CRYPTO-6-IKMP_AUTH_FAIL: Authentication method 1 failed with host 10.99.0.1"
     ));
     assert_eq!(
-        notify_type(rej.notify.as_ref().unwrap()),
+        protected_notify_type(rej.notify.as_ref().unwrap(), &keys, p.cipher, &mm5),
         NotifyType::AUTHENTICATION_FAILED
     );
 }
@@ -596,14 +639,23 @@ fn psk_hash_mismatch_fails() {
         rej.error
     );
     assert_eq!(
-        notify_type(rej.notify.as_ref().unwrap()),
+        protected_notify_type(rej.notify.as_ref().unwrap(), &keys, p.cipher, &bad),
         NotifyType::AUTHENTICATION_FAILED
     );
 }
 
 /// Runs an rsa-sig exchange up to the responder's processing of MM5, with `creds_i` as
 /// the initiator's credentials.
-fn rsa_until_mm5(creds_i: TestCreds) -> Step<MmR4Sent, Phase1Sa> {
+/// Main Mode up to MM5 with `creds_i` on the initiator; the responder's step on MM5, its
+/// keys, the cipher and MM5.
+fn rsa_until_mm5(
+    creds_i: TestCreds,
+) -> (
+    Step<MmR4Sent, Phase1Sa>,
+    crate::ikecrypto::keys::Phase1Keys,
+    IkeCipher,
+    Vec<u8>,
+) {
     let p = policy(
         10,
         IkeCipher::TripleDes,
@@ -618,7 +670,8 @@ fn rsa_until_mm5(creds_i: TestCreds) -> Step<MmR4Sent, Phase1Sa> {
     let (i3, mm3) = next(i1.on_message(&mm2, ia(), ra()));
     let (r4, mm4) = next(r2.on_message(&mm3, ra(), ia()));
     let (_i5, mm5) = next(i3.on_message(&mm4, ia(), ra()));
-    r4.on_message(&mm5, ra(), ia())
+    let keys = r4.keys().clone();
+    (r4.on_message(&mm5, ra(), ia()), keys, p.cipher, mm5)
 }
 
 #[test]
@@ -626,14 +679,15 @@ fn signature_by_the_wrong_key_fails() {
     let k = pki();
     let mut creds = TestCreds::rsa("gw-a.example.com", &k.a.0, &k.a.1);
     creds.key = Some(k.rogue.clone());
-    let rej = failed(rsa_until_mm5(creds));
+    let (step, keys, cipher, mm5) = rsa_until_mm5(creds);
+    let rej = failed(step);
     assert!(
         matches!(rej.error, Error::AuthenticationFailed { method: 3, .. }),
         "{}",
         rej.error
     );
     assert_eq!(
-        notify_type(rej.notify.as_ref().unwrap()),
+        protected_notify_type(rej.notify.as_ref().unwrap(), &keys, cipher, &mm5),
         NotifyType::AUTHENTICATION_FAILED
     );
 }
@@ -646,19 +700,20 @@ fn untrusted_certificate_and_wrong_identity_fail() {
     let rogue_cert = cert("gw-a", Some("gw-a.example.com"), &k.a.0, Some((oc, ok)));
     let mut creds = TestCreds::rsa("gw-a.example.com", &k.a.0, &rogue_cert);
     creds.ca = Some(oc.clone());
-    let rej = failed(rsa_until_mm5(creds));
+    let (step, keys, cipher, mm5) = rsa_until_mm5(creds);
+    let rej = failed(step);
     assert!(
         matches!(rej.error, Error::BadCertificate { .. }),
         "{}",
         rej.error
     );
     assert_eq!(
-        notify_type(rej.notify.as_ref().unwrap()),
+        protected_notify_type(rej.notify.as_ref().unwrap(), &keys, cipher, &mm5),
         NotifyType::INVALID_CERTIFICATE
     );
     // A valid certificate, but an ID it does not name.
     let creds = TestCreds::rsa("gw-z.example.com", &k.a.0, &k.a.1);
-    let rej = failed(rsa_until_mm5(creds));
+    let rej = failed(rsa_until_mm5(creds).0);
     assert!(
         matches!(rej.error, Error::InvalidId { .. }),
         "{}",
