@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod ctl;
 pub mod daemon;
 pub mod dplink;
 pub mod ike;
