@@ -14,7 +14,11 @@
 #               same packets: 10 echo requests out (our encaps = charon's inbound packets)
 #               and 10 replies back (charon's outbound = our decaps).
 #   responder - charon initiates (swanctl --initiate): our daemon answers Main and Quick Mode,
-#               installs the SAs; then the pings get through.
+#               installs the SAs; then the pings get through, and 10 MiB of TCP go each way
+#               between hA (10.10.1.1) and charon's LAN address (10.10.2.1), with the SHA-256
+#               of what was sent equal to that of what was received; the per-SA packet counts
+#               of both sides stay equal (our encaps = charon's inbound packets, charon's
+#               outbound = our decaps).
 #   rekey     - SA lifetime 120 s (IOS's minimum; soft at 90 %): our daemon rekeys
 #               make-before-break while hA pings every 0.5 s; not one ping is lost across the
 #               rekey, and the new SPIs carry the traffic.
@@ -23,148 +27,20 @@
 set -euo pipefail
 TEST_NAME=60-charon-tunnel
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_root
-need_cmd ip ethtool ping swanctl
-DP_BIN=${IPSEC_DATAPLANE:-$TESTS_ROOT/target/release/ipsec-dataplane}
-DPCTL_BIN=${IPSEC_DPCTL:-$TESTS_ROOT/target/release/ipsec-dpctl}
-CTL_BIN=${IPSEC_CONTROL:-$TESTS_ROOT/target/release/ipsec-control}
-CHARON=/usr/lib/ipsec/charon
-[ -x "$CHARON" ] || fail "no $CHARON (strongswan-charon; run 'make deps')"
-[ -x "$CTL_BIN" ] || fail "ipsec-control not found at $CTL_BIN (run 'make build')"
+source "$TESTS_ROOT/tests/tools/charon_lab.sh" # topology, configs, charon, TCP transfer
+cl_need
 CASES=${CASES:-acquire responder rekey}
-PSK=gw-charon-psk
+GW_AUTH=pre-share # identity address (ID_IPV4_ADDR) on both sides
+CH_AUTH=psk
+GW_P1="aes sha 14" # aes128-sha1-modp2048
+GW_ESP='"esp-aes", "esp-sha-hmac"' # charon: aes128-sha1
 
-topology() {
-    local n
-    for n in hA gw cs; do ns_add "$n"; done
-    veth hA ha0 "$MAC_HA" gw dp-in "$MAC_DP_IN"
-    veth gw dp-out "$MAC_DP_OUT" cs cs0 02:00:00:00:99:02
-    quiet_link gw dp-in
-    quiet_link gw dp-out
-    host_link hA ha0
-    ip -n "$(ns hA)" addr add 10.10.1.1/24 dev ha0
-    ip -n "$(ns hA)" route add 10.10.2.0/24 via 10.10.1.254
-    nsx cs ethtool -K cs0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip -n "$(ns cs)" addr add 10.99.0.2/24 dev cs0
-    # charon's LAN: libipsec routes the remote LAN with a local address of local_ts as source
-    ip -n "$(ns cs)" addr add 10.10.2.1/24 dev lo
-}
-
-# gw_config DIR SECONDS: the gateway's configuration (both processes read it).
-gw_config() {
-    cat >"$1/gw.toml" <<EOF
-hostname = "gw"
-domain = "example.net"
-[dataplane]
-eal = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "$PFX-gw"]
-lcores = { main = 0, workers = [1] }
-channel = "$1/dp.sock"
-[[interface]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=dp-in,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["10.10.1.254/24"]
-[[interface]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=dp-out,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["10.99.0.1/24"]
-crypto_map = "vpn"
-[transform_set.aes-sha]
-esp = ["esp-aes", "esp-sha-hmac"]
-[access_list]
-101 = [ { action = "permit", protocol = "ip", source = "10.10.1.0/24", destination = "10.10.2.0/24" } ]
-[isakmp]
-[[isakmp.policy]]
-priority = 10
-encryption = "aes"
-hash = "sha"
-authentication = "pre-share"
-group = 14
-lifetime = 86400
-[[isakmp.key]]
-key = "$PSK"
-address = "10.99.0.2"
-[ctl]
-socket = "$1/ctl.sock"
-[[crypto_map.vpn]]
-seq = 10
-type = "ipsec-isakmp"
-peer = "10.99.0.2"
-transform_set = "aes-sha"
-match_address = "101"
-lifetime = { seconds = $2, kilobytes = 4608000 }
-EOF
-}
-
-charon_start() {
-    local d=$1
-    mkdir -p "$d/run"
-    cat >"$d/strongswan.conf" <<EOF
-charon {
-  load = random nonce openssl pem pkcs1 x509 pubkey aes sha1 sha2 hmac kernel-libipsec kernel-netlink socket-default vici
-  retransmit_tries = 3
-  plugins { vici { socket = unix://$d/charon.vici } }
-  filelog { log { path = $d/charon.log
-                  time_format = %T
-                  default = 1
-                  ike = 2
-                  chd = 2
-                  knl = 1
-                  flush_line = yes } }
-  syslog { daemon { default = -1 } }
-}
-swanctl { load = pem pkcs1 x509 pubkey openssl random }
-EOF
-    cat >"$d/swanctl.conf" <<EOF
-connections {
-  gw {
-    version = 1
-    local_addrs = 10.99.0.2
-    remote_addrs = 10.99.0.1
-    proposals = aes128-sha1-modp2048
-    encap = yes
-    local { auth = psk
-            id = 10.99.0.2 }
-    remote { auth = psk
-             id = 10.99.0.1 }
-    children { c { local_ts = 10.10.2.0/24
-                   remote_ts = 10.10.1.0/24
-                   esp_proposals = aes128-sha1
-                                  start_action = none } }
-  }
-}
-secrets { ike-gw { id-a = 10.99.0.2
-                   id-b = 10.99.0.1
-                   secret = "$PSK" } }
-EOF
-    start_bg charon cs sh -c "mount --bind '$d/run' /run && STRONGSWAN_CONF='$d/strongswan.conf' exec $CHARON"
-    wait_for 10 "charon's vici socket" test -S "$d/charon.vici"
-    sw "$d" --load-all --file "$d/swanctl.conf" >"$d/load.log" 2>&1 || fail "swanctl --load-all: $(tail -3 "$d/load.log")"
-}
-
-sw() {
-    local d=$1
-    shift
-    STRONGSWAN_CONF="$d/strongswan.conf" swanctl "$@" --uri "unix://$d/charon.vici"
-}
-
-gw_start() {
-    local d=$1
-    "$CTL_BIN" --check "$d/gw.toml" >"$d/ctl-check.log" 2>&1 || fail "ipsec-control --check: $(cat "$d/ctl-check.log")"
-    dp_start "$d/gw.toml" "$d/dp.sock"
-    start_bg control gw env RUST_LOG=info "$CTL_BIN" --config "$d/gw.toml"
-    CTL_PID=$BG_PID
-    wait_log 10 "$d/control.log" "connected to the dataplane" "$CTL_PID"
-}
-
-# ping_until SECONDS: hA pings 10.10.2.1 until one answer comes back.
-ping_until() {
-    local deadline=$((SECONDS + $1))
-    until nsx hA ping -c 1 -W 1 10.10.2.1 >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "no ping answer through the tunnel within $1 s"
-    done
-}
+# gw_config DIR SECONDS / charon_start DIR / gw_start DIR / ping_until SECONDS: the shared
+# helpers of tests/tools/charon_lab.sh with this script's settings.
+gw_config() { GW_LIFETIME=$2 cl_gw_config "$1"; }
+charon_start() { cl_charon_start "$1"; }
+gw_start() { cl_gw_start "$1"; }
+ping_until() { cl_ping_until "$1"; }
 
 # Per-SA packet counts: ours from ipsec-dpctl (encaps of the outbound SA, decaps of the
 # inbound SA), charon's from swanctl --list-sas (bytes/packets per direction of its CHILD_SA).
@@ -206,6 +82,11 @@ case_acquire() {
     log "PASS acquire"
 }
 
+# The UDP datagrams the kernel of ns cs dropped because a socket's receive buffer was full.
+cs_rcvbuf_errors() {
+    nsx cs cat /proc/net/snmp | awk '/^Udp:/ { if (h) { for (i = 2; i <= NF; i++) if (n[i] == "RcvbufErrors") print $i } else { h = 1; for (i = 2; i <= NF; i++) n[i] = $i } }'
+}
+
 case_responder() {
     local d=$LOGDIR
     gw_config "$d" 3600
@@ -218,6 +99,24 @@ case_responder() {
     wait_log 10 "$d/control.log" "Crypto tunnel is UP" "$CTL_PID"
     ping_until 10
     nsx hA ping -c 5 -i 0.2 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || fail "pings lost: $(tail -2 "$d/ping.log")"
+    # Counts before the transfers. charon's userspace ESP reads its UDP socket more slowly
+    # than a TCP burst arrives, so the kernel of ns cs drops some datagrams for a full receive
+    # buffer (Udp RcvbufErrors): each one is a packet we encapsulated that charon never saw.
+    local e0 dc0 ci0 co0 rb0
+    e0=$(our_count encaps) dc0=$(our_count decaps) ci0=$(charon_count in) co0=$(charon_count out)
+    rb0=$(cs_rcvbuf_errors)
+    local mib=$((10 * 1024 * 1024))
+    cl_tcp_transfer hA cs 10.10.2.1 5001 "$mib"
+    cl_tcp_transfer cs hA 10.10.1.1 5002 "$mib"
+    # every packet either side sent through the tunnel was received by the other
+    local e dc ci co rb
+    e=$(($(our_count encaps) - e0)) dc=$(($(our_count decaps) - dc0))
+    ci=$(($(charon_count in) - ci0)) co=$(($(charon_count out) - co0)) rb=$(($(cs_rcvbuf_errors) - rb0))
+    log "2 x 10 MiB: ours encaps +$e decaps +$dc; charon in +$ci out +$co; ns cs UDP receive-buffer drops +$rb"
+    [ "$e" -gt 7490 ] || fail "our encaps (+$e) are too few for 10 MiB of TCP"
+    [ "$e" = $((ci + rb)) ] ||
+        fail "our encaps (+$e) differ from charon's inbound packets (+$ci) plus the drops in ns cs (+$rb)"
+    [ "$co" = "$dc" ] || fail "charon's outbound packets (+$co) differ from our decaps (+$dc)"
     log "PASS responder"
 }
 
@@ -240,7 +139,7 @@ case_rekey() {
 }
 
 # One topology; each case runs its own dataplane, control and charon (stopped when it ends).
-topology
+cl_topology
 failed=""
 for c in $CASES; do
     if in_case "$c" "case_$c"; then :; else failed="$failed $c"; fi

@@ -10,7 +10,9 @@ use toml::Spanned;
 #[derive(Deserialize)]
 pub struct RawControl {
     pub domain: Option<Spanned<String>>,
-    pub isakmp: Option<Spanned<RawIsakmp>>,
+    /// Not `Spanned`: `[[isakmp.policy]]` without an `[isakmp]` header creates the table
+    /// implicitly, and toml has no span to give it.
+    pub isakmp: Option<RawIsakmp>,
     #[serde(default)]
     pub trustpoint: BTreeMap<String, Spanned<RawTrustpoint>>,
     pub ctl: Option<Spanned<RawCtl>>,

@@ -232,6 +232,21 @@ fn policies_in_priority_order() {
 }
 
 #[test]
+fn isakmp_policies_without_an_isakmp_header() {
+    // `[[isakmp.policy]]` alone creates the [isakmp] table implicitly
+    let c = IkeConfig::parse(
+        "secgw-peer.toml",
+        &format!(
+            "{PEER_EXAMPLE}\n[[isakmp.policy]]\npriority = 7\nauthentication = \"pre-share\"\n\
+             [[isakmp.key]]\nkey = \"k\"\naddress = \"10.99.0.2\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.policies[0].priority, 7);
+    assert_eq!(c.keys.len(), 1);
+}
+
+#[test]
 fn default_suite_when_no_policy() {
     // The dataplane's manual-keying example has no control section at all.
     let c = IkeConfig::parse("secgw-peer.toml", PEER_EXAMPLE).unwrap();

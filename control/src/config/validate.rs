@@ -86,7 +86,7 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<IkeConfig, ConfigError> {
     };
     let trustpoints = trustpoints(&cx, raw.trustpoint)?;
     let (isakmp, policies, keys) = match raw.isakmp {
-        Some(i) => isakmp(&cx, i.into_inner(), &trustpoints)?,
+        Some(i) => isakmp(&cx, i, &trustpoints)?,
         None => (IsakmpGlobal::default(), Vec::new(), Vec::new()),
     };
     let policies = if policies.is_empty() {

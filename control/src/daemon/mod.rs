@@ -292,9 +292,9 @@ impl<L: Link> Daemon<L> {
                 );
             }
             Err(r) => {
+                // the exchange logged why (IOS's line)
                 self.admission.release(slot);
                 self.stats.phase1_failed += 1;
-                log::warn!("{}", r.error);
                 if let Some(n) = r.notify {
                     self.send(d.local, d.remote, n);
                 }
@@ -345,8 +345,8 @@ impl<L: Link> Daemon<L> {
                         if let Some(s) = slot.take() {
                             self.admission.release(s);
                         }
+                        // the exchange logged why (IOS's line)
                         self.stats.phase1_failed += 1;
-                        log::warn!("{}", r.error);
                         if let Some(m) = r.notify {
                             self.send(d.local, d.remote, m);
                         }
@@ -392,7 +392,10 @@ impl<L: Link> Daemon<L> {
     }
 
     /// Phase 1 is up: log it, honour INITIAL-CONTACT, start the Quick Modes that waited.
-    fn established(&mut self, p1: &mut Phase1, sa: Box<Phase1Sa>, now: Instant) {
+    fn established(&mut self, p1: &mut Phase1, mut sa: Box<Phase1Sa>, now: Instant) {
+        // the daemon's clock (the exchange stamped its own): lifetimes and DPD are timed
+        // against the `now` every entry point is given
+        sa.established = now;
         self.stats.phase1_established += 1;
         log::info!(
             "%CRYPTO-5-IKMP_SA_UP: ISAKMP SA (conn-id {}) with {} is up: {} {} {} group {} \
@@ -522,10 +525,8 @@ impl<L: Link> Daemon<L> {
         }
     }
 
+    /// Sends the notification of a refused Quick Mode message (the exchange logged why).
     fn send_rejection(&mut self, l: SocketAddr, r: SocketAddr, rej: Rejection) {
-        if rej.error.is_fatal() {
-            log::warn!("{}", rej.error);
-        }
         if let Some(m) = rej.notify {
             self.send(l, r, m);
         }
@@ -735,7 +736,7 @@ impl<L: Link> Daemon<L> {
         self.stats.quick_established += 1;
         log::info!(
             "%CRYPTO-5-SESSION_STATUS: Crypto tunnel is UP. Peer {peer} crypto map {} {} \
-             proxy {} <-> {} inbound spi 0x{:08X} outbound spi 0x{:08X} ({}, {})",
+             proxy {} <-> {} inbound spi 0x{:08X} outbound spi 0x{:08X} ({}, {}{})",
             child.crypto_map,
             child.crypto_map_seq,
             child.selector.source,
@@ -743,7 +744,11 @@ impl<L: Link> Daemon<L> {
             child.spi_in,
             child.spi_out,
             child.transform,
-            child.transform_set
+            child.transform_set,
+            match child.pfs {
+                Some(g) => format!(", PFS group {}", g.id()),
+                None => String::new(),
+            }
         );
         if reverse_route {
             log::info!(

@@ -74,6 +74,7 @@ const HUB: &str = "192.0.2.1";
 /// toward `peer` protecting lan -> peer_lan, or (peer None) a dynamic map accepting
 /// `dyn_range` as the remote side.
 fn config(addr: &str, lan: &str, crypto: &str, extra_isakmp: &str) -> IkeConfig {
+    let plen = if addr.contains(':') { 64 } else { 24 };
     let text = format!(
         r#"
 hostname = "gw-{addr}"
@@ -91,7 +92,7 @@ address = ["{lan}"]
 name = "outside"
 role = "outside"
 device = "net_null1"
-address = ["{addr}/24"]
+address = ["{addr}/{plen}"]
 crypto_map = "vpn"
 [transform_set.ts]
 esp = ["esp-aes", "esp-sha-hmac"]
@@ -107,6 +108,9 @@ lifetime = 3600
 [[isakmp.key]]
 key = "s3cret"
 address = "0.0.0.0/0"
+[[isakmp.key]]
+key = "s3cret"
+address = "::/0"
 {crypto}
 "#
     );
@@ -710,4 +714,68 @@ fn a_spoke_behind_a_nat_floats_to_4500_and_sends_keepalives() {
         .iter()
         .all(|p| p.len() == 29 && p[28] == 0xFF));
     assert!(hub.link.packets.is_empty());
+}
+
+#[test]
+fn an_ipv6_tunnel_comes_up_with_ipv6_proxies() {
+    let mut a = daemon(config(
+        "2001:db8:99::2",
+        "2001:db8:1::1/64",
+        &static_map("2001:db8:99::1", "2001:db8:1::/64", "2001:db8:2::/64", 3600),
+        "",
+    ));
+    let mut b = daemon(config(
+        "2001:db8:99::1",
+        "2001:db8:2::1/64",
+        &static_map("2001:db8:99::2", "2001:db8:2::/64", "2001:db8:1::/64", 3600),
+        "",
+    ));
+    let now = Instant::now();
+    let sa_id = a.policy.statics[0].sa_id;
+    a.on_acquire(
+        sa_id,
+        Some(ip("2001:db8:1::5")),
+        Some(ip("2001:db8:2::9")),
+        None,
+        now,
+    );
+    pump(&mut a, &mut b, now, &mut no_loss);
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    let out = &a.link.outbound[&sa_id];
+    assert_eq!(out.remote, ip("2001:db8:99::1"));
+    assert_eq!(out.selectors[0].source.to_string(), "2001:db8:1::/64");
+    assert_eq!(out.selectors[0].destination.to_string(), "2001:db8:2::/64");
+}
+
+#[test]
+fn the_initiator_re_authenticates_phase_1_before_it_expires_and_keeps_the_sas() {
+    let (mut a, mut b) = static_pair(3600);
+    let t0 = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, t0);
+    let spi = a.link.outbound[&sa_id].spi;
+    // the policies' phase 1 lifetime is 3600 s: re-authentication at 90 %
+    let t1 = t0 + Duration::from_secs(3241);
+    a.tick(t1);
+    b.tick(t1);
+    pump(&mut a, &mut b, t1, &mut no_loss);
+    assert_eq!(a.stats.phase1_established, 2, "a second ISAKMP SA");
+    assert_eq!(
+        a.link.outbound[&sa_id].spi, spi,
+        "the IPsec SAs are untouched"
+    );
+    assert_eq!(
+        b.children.by_spi.len(),
+        1,
+        "no INITIAL-CONTACT: B keeps them"
+    );
+    // the old ISAKMP SA expires; the new one carries on (a clear reaches B through it)
+    let t2 = t0 + Duration::from_secs(3601);
+    a.tick(t2);
+    b.tick(t2);
+    pump(&mut a, &mut b, t2, &mut no_loss);
+    assert_eq!(a.phase1.len(), 1);
+    assert_eq!(b.phase1.len(), 1);
+    a.clear_sa_peer(ip(HUB));
+    pump(&mut a, &mut b, t2, &mut no_loss);
+    assert!(b.link.inbound.is_empty() && b.link.outbound.is_empty());
 }

@@ -76,6 +76,14 @@ pub struct EspControl<M> {
     next_spi: u32,
 }
 
+/// The lowest SPI the dataplane allocates (static SAs use low ones).
+const FIRST_DYNAMIC_SPI: u32 = 0x1000_0000;
+
+fn random_u32() -> u32 {
+    use rand_core::{OsRng, RngCore};
+    OsRng.next_u32()
+}
+
 impl<M> EspControl<M>
 where
     M: super::intake::Mailbox<super::intake::Update<Sa, crate::spd::Spd>>,
@@ -85,8 +93,10 @@ where
             intake,
             factory,
             report_timeout: std::time::Duration::from_millis(200),
-            // SPIs the dataplane hands out start high, away from static ones
-            next_spi: 0x1000_0000,
+            // SPIs the dataplane hands out start at a random point high up, away from static
+            // ones: a restarted dataplane whose SAs control reinstalls does not walk the
+            // same sequence again (and allocation skips SPIs in use anyway)
+            next_spi: FIRST_DYNAMIC_SPI + random_u32() % 0x4000_0000,
         }
     }
 
@@ -120,9 +130,14 @@ where
         match msg {
             Message::AllocateSpi { owner } => {
                 let owner = owner.unwrap_or((self.next_spi % self.factory.workers as u32) as u16);
-                let spi =
-                    crate::esp::sad::spi_for_owner(self.next_spi, owner, self.factory.workers);
-                self.next_spi = spi.wrapping_add(1).max(0x1000_0000);
+                let spi = loop {
+                    let spi =
+                        crate::esp::sad::spi_for_owner(self.next_spi, owner, self.factory.workers);
+                    self.next_spi = spi.wrapping_add(1).max(FIRST_DYNAMIC_SPI);
+                    if !self.intake.has_inbound(spi) {
+                        break spi;
+                    }
+                };
                 Message::SpiAllocated { spi, owner }
             }
             Message::DumpSas => Message::Sas { sas: self.dump() },

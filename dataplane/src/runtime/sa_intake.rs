@@ -52,6 +52,11 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
         self.placed.len()
     }
 
+    /// True when an inbound SA with this SPI is installed.
+    pub fn has_inbound(&self, spi: u32) -> bool {
+        self.placed.contains_key(&(true, spi))
+    }
+
     /// Installs (or replaces) an SA on its owner.
     pub fn add(&mut self, f: &impl SaFactory<Sa>, sa_id: u32, params: &SaParams) -> Message {
         let sa = match f.build(sa_id, params) {

@@ -1,0 +1,327 @@
+#!/bin/bash
+# A hub and many spokes (issue 3, proof item 9): one gateway of ours (ipsec-dataplane on
+# af_packet + ipsec-control) with a dynamic crypto map, against NSPOKES (default 20) strongSwan
+# charons (IKEv1, rsa-sig, kernel-libipsec), each in its own namespace, all on one L2 segment
+# (a Linux bridge in ns wan) with the hub's outside port.
+#
+#   ns hA                 ns hub (ours)                      ns wan              ns sN (charon N)
+#   ha0 ---------------- dp-in  [inside 10.10.0.254/16]                          lo 10.128.N.1/24
+#   10.10.0.1/16          dp-out [outside 10.99.0.1/16] ---- w-hub ]            (its LAN)
+#                                                            br0   ] wN ------- s0 10.99.0.(10+N)/16
+#                                                                  ] ...  (one veth per spoke)
+#
+# One extra spoke namespace (N = NSPOKES + 1) holds the spoke whose certificate is revoked.
+# Each charon runs with 12 worker threads (tests/tools/ike_lab.sh says why not fewer).
+#
+# PKI (strongSwan's pki, throwaway keys): a root CA, a subordinate CA that issues the hub's
+# certificate (hub.example.net) and every spoke's (spokeN.example.net, FQDN identities), and
+# the subordinate CA's CRL, which revokes one extra spoke's certificate. The hub trusts both
+# CAs (trustpoint with ca_certificates = [root, sub]), revocation_check = "crl" with crl_file =
+# the subordinate's CRL, isakmp identity hostname; `crypto map vpn 65535 ipsec-isakmp dynamic
+# DYN` with reverse_route; DYN accepts proxies inside 10.10.0.0/16 <-> 10.128.0.0/9. No
+# static entry names any spoke: every spoke is accepted through the dynamic map only.
+# charon floats to 4500 (encap = yes fakes NAT-D: its userspace ESP is always in UDP).
+#
+# One case, "hub" (CASES=hub), in steps:
+#   1. all NSPOKES spokes run `swanctl --initiate` at the same moment; every one succeeds, the
+#      hub logs one %CRYPTO-5-IKMP_SA_UP (rsa-sig, the spoke's FQDN) and one `Crypto tunnel is
+#      UP` per spoke with the spoke's own proxies (10.10.0.0/16 <-> 10.128.N.0/24), each with
+#      a route injected (RRI); the time from the initiations to the last tunnel up is
+#      reported (not asserted: machines are shared);
+#   2. the hub's dataplane holds exactly one inbound and one outbound SA per spoke
+#      (ipsec-dpctl sas --json), and every charon logs its CHILD_SA established;
+#   3. traffic through each tunnel: hA pings every spoke's LAN address (3 echoes) and every
+#      spoke pings hA (2 echoes); no loss, and the counts are exact on both sides: per spoke,
+#      the hub's outbound SA encapsulated 5 packets and its inbound SA decapsulated 5 (ipsec-
+#      dpctl counters --json), and charon counts 5 in and 5 out (swanctl --list-sas);
+#   4. CRL checking is live: the spoke whose certificate the CRL revokes is refused
+#      (%CRYPTO-5-IKMP_INVAL_CERT ... revoked) and nothing reaches the dataplane (still
+#      exactly 2 x NSPOKES SAs).
+# Needs root, the release binaries (make build) and strongSwan (make deps).
+set -euo pipefail
+TEST_NAME=65-hub-spokes
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$TOOLS/ike_lab.sh"
+need_root
+need_cmd ip ethtool ping
+need_ike_lab
+NSPOKES=${NSPOKES:-20}
+CASES=${CASES:-hub}
+[ "$NSPOKES" -ge 1 ] && [ "$NSPOKES" -le 200 ] || fail "NSPOKES must be 1..200"
+REVOKED=$((NSPOKES + 1)) # the spoke whose certificate is revoked
+
+spoke_addr() { echo "10.99.$(((10 + $1) / 250)).$(((10 + $1) % 250))"; }
+spoke_lan() { echo "10.128.$1"; }
+hexb() { printf '%02x:%02x' $(($1 / 256)) $(($1 % 256)); }
+
+make_pki() {
+    log "PKI: root CA, subordinate CA, hub and $REVOKED spoke certificates (one revoked)"
+    pki_root root "C=CH, O=Hub Lab, CN=Hub Lab Root CA"
+    pki_sub sub root "C=CH, O=Hub Lab, CN=Hub Lab Spokes CA"
+    pki_cert hub sub 10 "C=CH, O=Hub Lab, CN=hub.example.net" hub.example.net 10.99.0.1
+    local i
+    for i in $(seq "$REVOKED"); do
+        pki_cert "spoke$i" sub $((1000 + i)) "C=CH, O=Hub Lab, CN=spoke$i.example.net" \
+            "spoke$i.example.net" "$(spoke_addr "$i")"
+    done
+    pki_crl sub "$PKI/sub.crl" "spoke$REVOKED"
+    openssl crl -inform der -in "$PKI/sub.crl" -noout -text >"$PKI/sub.crl.txt" 2>&1 || true
+    grep -q "Serial Number: $((1000 + REVOKED))" "$PKI/sub.crl.txt" ||
+        fail "the CRL does not list spoke$REVOKED's serial ($PKI/sub.crl.txt)"
+}
+
+topology() {
+    local i n
+    for n in hA hub wan; do ns_add "$n"; done
+    veth hA ha0 "$MAC_HA" hub dp-in "$MAC_DP_IN"
+    veth hub dp-out "$MAC_DP_OUT" wan w-hub 02:00:00:00:98:01
+    quiet_link hub dp-in
+    quiet_link hub dp-out
+    host_link hA ha0
+    ip -n "$(ns hA)" addr add 10.10.0.1/16 dev ha0
+    ip -n "$(ns hA)" route add 10.128.0.0/9 via 10.10.0.254
+    # the segment: a bridge without STP delays, no netfilter on bridged frames
+    ip -n "$(ns wan)" link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0 ||
+        fail "cannot create the bridge"
+    nsx wan sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+    nsx wan sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip -n "$(ns wan)" link set br0 up
+    ip -n "$(ns wan)" link set w-hub master br0
+    for i in $(seq "$REVOKED"); do
+        ns_add "s$i"
+        veth "s$i" s0 "02:00:00:a1:$(hexb "$i")" wan "w$i" "02:00:00:a2:$(hexb "$i")"
+        ip -n "$(ns wan)" link set "w$i" master br0
+        # no offloads: af_packet on the hub would see partial checksums
+        nsx "s$i" ethtool -K s0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+        nsx "s$i" sysctl -qw net.ipv6.conf.s0.disable_ipv6=1
+        ip -n "$(ns "s$i")" addr add "$(spoke_addr "$i")/16" dev s0
+        # its LAN: libipsec routes the hub LAN with a local address of local_ts as source
+        ip -n "$(ns "s$i")" addr add "$(spoke_lan "$i").1/24" dev lo
+    done
+    log "topology up: hub, hA and $REVOKED spoke namespaces on one bridge (prefix $PFX, work $WORK)"
+}
+
+hub_config() {
+    cat >"$1/hub.toml" <<EOF
+hostname = "hub"
+domain = "example.net"
+[dataplane]
+eal = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "$PFX-hub"]
+lcores = { main = 0, workers = [1] }
+channel = "$1/dp.sock"
+[[interface]]
+name = "inside"
+role = "inside"
+device = "net_af_packet0,iface=dp-in,framecnt=4096,blocksz=4096,framesz=2048"
+address = ["10.10.0.254/16"]
+[[interface]]
+name = "outside"
+role = "outside"
+device = "net_af_packet1,iface=dp-out,framecnt=4096,blocksz=4096,framesz=2048"
+address = ["10.99.0.1/16"]
+crypto_map = "vpn"
+[transform_set.aes-sha]
+esp = ["esp-aes", "esp-sha-hmac"]
+[access_list]
+150 = [ { action = "permit", protocol = "ip", source = "10.10.0.0/16", destination = "10.128.0.0/9" } ]
+[isakmp]
+identity = "hostname"
+[[isakmp.policy]]
+priority = 10
+encryption = "aes"
+hash = "sha"
+authentication = "rsa-sig"
+group = 14
+lifetime = 86400
+[trustpoint.LAB]
+ca_certificates = ["$PKI/root.pem", "$PKI/sub.pem"]
+certificate = "$PKI/hub.pem"
+private_key = "$PKI/hub.key"
+revocation_check = "crl"
+crl_file = "$PKI/sub.crl"
+[ctl]
+socket = "$1/ctl.sock"
+[[crypto_map.vpn]]
+seq = 65535
+type = "ipsec-isakmp"
+dynamic = "DYN"
+[[dynamic_map.DYN]]
+seq = 10
+transform_set = ["aes-sha"]
+match_address = "150"
+lifetime = { seconds = 3600, kilobytes = 4608000 }
+reverse_route = true
+EOF
+}
+
+# spoke_setup I: charon I's directory, certificates and swanctl.conf; starts it.
+spoke_setup() {
+    local i=$1 d=$LOGDIR/s$1
+    charon_conf "$d"
+    cp "$PKI/root.pem" "$PKI/sub.pem" "$d/swanctl/x509ca/"
+    cp "$PKI/spoke$i.pem" "$d/swanctl/x509/spoke.pem"
+    cp "$PKI/spoke$i.key" "$d/swanctl/private/spoke.key"
+    cat >"$d/swanctl/swanctl.conf" <<EOF
+connections {
+  hub {
+    version = 1
+    local_addrs = $(spoke_addr "$i")
+    remote_addrs = 10.99.0.1
+    proposals = aes128-sha1-modp2048
+    encap = yes
+    keyingtries = 1
+    send_certreq = yes
+    send_cert = always
+    fragmentation = no
+    local { auth = pubkey
+            certs = spoke.pem
+            id = fqdn:spoke$i.example.net }
+    remote { auth = pubkey
+             id = fqdn:hub.example.net }
+    children { c { local_ts = $(spoke_lan "$i").0/24
+                   remote_ts = 10.10.0.0/16
+                   esp_proposals = aes128-sha1
+                   start_action = none } }
+  }
+}
+EOF
+    charon_start "charon-s$i" "s$i" "$d"
+}
+
+charon_count() { # DIR in|out
+    sw "$1" --list-sas --raw 2>/dev/null | grep -o "packets-$2=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
+}
+
+case_hub() {
+    local d=$LOGDIR i
+    hub_config "$d"
+    gw_run hub hub "$d/hub.toml" "$d/dp.sock"
+    local ctl=$d/hub-control.log
+    log "starting $REVOKED charons"
+    for i in $(seq "$REVOKED"); do spoke_setup "$i"; done
+
+    # 1. every spoke initiates at once
+    log "all $NSPOKES spokes initiate at once"
+    local t0 t_all pids=() now up=0
+    t0=$(date +%s.%N)
+    for i in $(seq "$NSPOKES"); do
+        sw "$d/s$i" --initiate --ike hub --child c --timeout 120 >"$d/s$i/initiate.log" 2>&1 &
+        pids+=($!)
+    done
+    local deadline=$((SECONDS + 150))
+    while :; do
+        up=$(grep -c "Crypto tunnel is UP" "$ctl" || true)
+        [ "$up" -lt "$NSPOKES" ] || break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+            fail "only $up of $NSPOKES tunnels up after 150 s"
+        fi
+        sleep 0.05
+    done
+    now=$(date +%s.%N)
+    t_all=$(awk -v a="$t0" -v b="$now" 'BEGIN { printf "%.2f", b - a }')
+    local rc bad=""
+    for i in $(seq "$NSPOKES"); do
+        rc=0
+        wait "${pids[$((i - 1))]}" || rc=$?
+        [ "$rc" = 0 ] || bad="$bad s$i(rc $rc)"
+    done
+    [ -z "$bad" ] || fail "swanctl --initiate failed on:$bad (see $d/sN/initiate.log)"
+    log "all $NSPOKES tunnels up ${t_all} s after the initiations"
+    echo "$t_all" >"$d/all-up-seconds"
+
+    # the hub's log: one phase 1 and one tunnel per spoke, with its own identity and proxies
+    local n
+    n=$(grep -c "%CRYPTO-5-IKMP_SA_UP" "$ctl" || true)
+    [ "$n" = "$NSPOKES" ] || fail "$n phase 1 SAs up on the hub, not $NSPOKES"
+    n=$(grep -c "Crypto tunnel is UP" "$ctl" || true)
+    [ "$n" = "$NSPOKES" ] || fail "$n tunnels up on the hub, not $NSPOKES"
+    for i in $(seq "$NSPOKES"); do
+        local a
+        a=$(spoke_addr "$i")
+        grep -qE "IKMP_SA_UP: ISAKMP SA \(conn-id [0-9]+\) with ${a//./\\.}:4500 is up: aes sha1 rsa-sig group 14 .*peer spoke$i\.example\.net, NAT-T$" "$ctl" ||
+            fail "no phase 1 (rsa-sig, spoke$i.example.net, NAT-T) with spoke $i ($a) in $ctl"
+        grep -qE "Crypto tunnel is UP\. Peer ${a//./\\.} crypto map vpn 65535 proxy 10\.10\.0\.0/16 <-> $(spoke_lan "$i" | sed 's/\./\\./g')\.0/24 " "$ctl" ||
+            fail "no tunnel with spoke $i ($a, proxy 10.10.0.0/16 <-> $(spoke_lan "$i").0/24) in $ctl"
+        grep -qE "CRYPTO-6-RRI: route to $(spoke_lan "$i" | sed 's/\./\\./g')\.0/24 via tunnel to ${a//./\\.} added" "$ctl" ||
+            fail "no reverse route for spoke $i's LAN in $ctl"
+        grep -qE "CHILD_SA c\{[0-9]+\} established" "$d/s$i/charon.log" || fail "charon $i did not establish its CHILD_SA"
+    done
+
+    # 2. the dataplane: one inbound and one outbound SA per spoke
+    "$DPCTL_BIN" --socket "$d/dp.sock" sas --json >"$d/sas.json" 2>"$d/dpctl.log" ||
+        fail "ipsec-dpctl sas --json: $(tail -3 "$d/dpctl.log")"
+    "$PY" - "$d/sas.json" "$NSPOKES" <<'EOF' || fail "the hub's SAs are not one pair per spoke (see $d/sas.json)"
+import json, sys
+sas = json.load(open(sys.argv[1]))
+n = int(sys.argv[2])
+pairs = {}
+for sa in sas:
+    pairs.setdefault(sa["remote"], []).append(sa["direction"])
+want = {"10.99.%d.%d" % ((10 + i) // 250, (10 + i) % 250) for i in range(1, n + 1)}
+ok = len(sas) == 2 * n and set(pairs) == want and all(sorted(v) == ["Inbound", "Outbound"] for v in pairs.values())
+print("%d SAs, %d peers" % (len(sas), len(pairs)))
+sys.exit(0 if ok else 1)
+EOF
+    log "the hub's dataplane holds $((2 * NSPOKES)) SAs: one pair per spoke"
+
+    # 3. traffic through each tunnel. hA first ARPs the hub (the dataplane learns hA).
+    nsx hA ping -c 2 -i 0.3 -W 2 10.10.0.254 >/dev/null 2>&1 || true
+    local lost=""
+    for i in $(seq "$NSPOKES"); do
+        nsx hA ping -c 3 -i 0.2 -W 3 "$(spoke_lan "$i").1" >"$d/s$i/ping-from-hA.log" 2>&1 || lost="$lost s$i"
+    done
+    [ -z "$lost" ] || fail "hA's pings lost toward:$lost"
+    for i in $(seq "$NSPOKES"); do
+        nsx "s$i" ping -c 2 -i 0.2 -W 3 10.10.0.1 >"$d/s$i/ping-to-hA.log" 2>&1 || lost="$lost s$i"
+    done
+    [ -z "$lost" ] || fail "pings to hA lost from:$lost"
+    log "traffic: hA -> every spoke LAN 3/3, every spoke -> hA 2/2"
+    sleep 1 # charon's counters
+    "$DPCTL_BIN" --socket "$d/dp.sock" counters --json >"$d/counters.json" 2>"$d/dpctl.log" ||
+        fail "ipsec-dpctl counters --json: $(tail -3 "$d/dpctl.log")"
+    "$PY" - "$d/counters.json" >"$d/hub-counts.txt" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+per = {}
+for sa in c["sas"]:
+    e = per.setdefault(sa["remote"], [0, 0])
+    if sa["direction"] == "Outbound":
+        e[0] += sa["encaps"]
+    else:
+        e[1] += sa["decaps"]
+for r, (e, d) in per.items():
+    print(r, e, d)
+EOF
+    local bad_counts="" e dc ci co
+    for i in $(seq "$NSPOKES"); do
+        read -r e dc < <(awk -v a="$(spoke_addr "$i")" '$1 == a { print $2, $3 }' "$d/hub-counts.txt")
+        ci=$(charon_count "$d/s$i" in) co=$(charon_count "$d/s$i" out)
+        [ "${e:-}/${dc:-}/$ci/$co" = "5/5/5/5" ] || bad_counts="$bad_counts s$i(hub encaps ${e:-?} decaps ${dc:-?}, charon in $ci out $co)"
+    done
+    [ -z "$bad_counts" ] || fail "counts are not 5 each way:$bad_counts"
+    log "per spoke: the hub encapsulated 5 and decapsulated 5, charon counted 5 in and 5 out"
+
+    # 4. the revoked spoke is refused by CRL, and nothing reaches the dataplane
+    local r=$REVOKED
+    rc=0
+    sw "$d/s$r" --initiate --ike hub --child c --timeout 10 >"$d/s$r/initiate.log" 2>&1 || rc=$?
+    [ "$rc" != 0 ] || fail "the spoke with the revoked certificate got its tunnel"
+    wait_log 20 "$ctl" "IKMP_INVAL_CERT: Certificate received from $(spoke_addr "$r" | sed 's/\./\\./g').* certificate revoked \(serial "
+    grep -q "IKMP_SA_UP.*spoke$r\.example\.net" "$ctl" && fail "the hub established phase 1 with the revoked spoke"
+    "$DPCTL_BIN" --socket "$d/dp.sock" sas --json >"$d/sas-after.json" 2>"$d/dpctl.log" ||
+        fail "ipsec-dpctl sas --json: $(tail -3 "$d/dpctl.log")"
+    n=$("$PY" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$d/sas-after.json")
+    [ "$n" = $((2 * NSPOKES)) ] || fail "the dataplane holds $n SAs after the refusal, not $((2 * NSPOKES))"
+    log "$(grep -o 'IKMP_INVAL_CERT.*' "$ctl" | head -1 | cut -c1-160)"
+    log "PASS hub ($NSPOKES spokes all up in ${t_all} s; traffic through each; revoked spoke refused)"
+}
+
+make_pki
+topology
+failed=""
+for c in $CASES; do
+    if in_case "$c" "case_$c"; then :; else failed="$failed $c"; fi
+done
+[ -z "$failed" ] || fail "cases failed:$failed"
+log "PASS"
