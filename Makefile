@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config clang libclang-dev \
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins \
 	libstrongswan-extra-plugins netcat-openbsd procps psmisc kmod nftables
 
-.PHONY: all deps build test unit-test integration-test demo bench lint fmt clean
+.PHONY: all deps build test unit-test integration-test demo bench lint fmt clean install
 
 all: build
 
@@ -57,6 +57,24 @@ demo: build
 bench: build
 	$(CARGO) bench -p benches
 	bash benches/throughput.sh 5
+
+# The binaries, the systemd units (deploy/systemd) and the docs; DESTDIR and PREFIX as usual.
+# The configuration is the operator's: copy an example to /etc/ipsec-gateway/gateway.toml.
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system \
+	  $(DESTDIR)/etc/ipsec-gateway $(DESTDIR)$(PREFIX)/share/doc/ipsec-gateway/examples
+	install -m 0755 target/release/ipsec-dataplane target/release/ipsec-control $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 target/release/ipsec-ctl target/release/ipsec-dpctl $(DESTDIR)$(PREFIX)/bin/
+	for u in deploy/systemd/*.service; do \
+	  sed 's|/usr/local/|$(PREFIX)/|g' $$u > $(DESTDIR)/etc/systemd/system/$$(basename $$u); \
+	  chmod 0644 $(DESTDIR)/etc/systemd/system/$$(basename $$u); \
+	done
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/ipsec-gateway/
+	install -m 0644 examples/*.toml $(DESTDIR)$(PREFIX)/share/doc/ipsec-gateway/examples/
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@[ -e $(DESTDIR)/etc/ipsec-gateway/gateway.toml ] || \
+	  echo "now write /etc/ipsec-gateway/gateway.toml (examples in $(PREFIX)/share/doc/ipsec-gateway/examples), then: systemctl enable --now ipsec-dataplane ipsec-control"
 
 lint: deps
 	$(CARGO) fmt --all -- --check

@@ -61,7 +61,8 @@ fn main() -> ExitCode {
         eprintln!("% ipsec-control: give --config FILE (run) or --check FILE (validate)");
         return ExitCode::FAILURE;
     };
-    dataplane::logging::init(None);
+    // dataplane::logging's format, and the lines fed to `debug crypto ...` sessions
+    control::daemon::monitor_log::init();
     match control::daemon::run::run(path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

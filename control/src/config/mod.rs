@@ -9,7 +9,7 @@
 //! - `[[isakmp.key]]`: `crypto isakmp key SECRET address A.B.C.D [MASK]`;
 //! - `[trustpoint.NAME]`: `crypto pki trustpoint NAME` (CA certificates, our certificate and
 //!   key, revocation checking);
-//! - `[ctl]`: the `ipsec-ctl` socket.
+//! - `[ctl]`: the `ipsec-ctl` socket, the group allowed to use it, and the metrics address.
 //!
 //! Dynamic crypto maps (`crypto dynamic-map`) are validated by the dataplane's config, which
 //! must know which crypto map entries stand for them; see [`IkeConfig::dynamic_maps`].
@@ -363,6 +363,11 @@ pub struct IkeConfig {
     pub trustpoints: BTreeMap<String, TrustpointConfig>,
     /// The `ipsec-ctl` socket (`[ctl] socket`).
     pub ctl_socket: PathBuf,
+    /// `[ctl] group`, resolved to its gid: its members may use the socket besides root
+    /// (the socket is then mode 0660 and owned by it). None: root only, mode 0600.
+    pub ctl_group: Option<u32>,
+    /// `[ctl] metrics`: where the Prometheus text is served over HTTP; None: not served.
+    pub ctl_metrics: Option<std::net::SocketAddr>,
 }
 
 impl IkeConfig {

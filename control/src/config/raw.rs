@@ -73,4 +73,8 @@ pub struct RawTrustpoint {
 #[serde(deny_unknown_fields)]
 pub struct RawCtl {
     pub socket: Option<Spanned<String>>,
+    /// A group (name or number) whose members may use the socket besides root.
+    pub group: Option<Spanned<String>>,
+    /// `ADDRESS:PORT` of the Prometheus endpoint.
+    pub metrics: Option<Spanned<String>>,
 }

@@ -769,3 +769,37 @@ fn hub_example_checks_with_its_files() {
     let e = Dir::new(&[]).err(HUB_EXAMPLE);
     assert_eq!(e.line, line_of(HUB_EXAMPLE, "ca_certificates = ["), "{e}");
 }
+
+#[test]
+fn ctl_group_and_metrics() {
+    let d = Dir::full();
+    let c = d.parse(FULL).unwrap();
+    assert_eq!((c.ctl_group, c.ctl_metrics), (None, None));
+    // a group by name (root's group exists everywhere) or by number, and an address
+    let text = with(
+        "socket = \"/run/test/ctl.sock\"",
+        "socket = \"/run/test/ctl.sock\"\ngroup = \"root\"\nmetrics = \"127.0.0.1:9477\"",
+    );
+    let c = d.parse(&text).unwrap();
+    assert_eq!(c.ctl_group, Some(0));
+    assert_eq!(c.ctl_metrics, Some("127.0.0.1:9477".parse().unwrap()));
+    let text = with(
+        "socket = \"/run/test/ctl.sock\"",
+        "socket = \"/run/test/ctl.sock\"\ngroup = \"4242\"\nmetrics = \"[::1]:9477\"",
+    );
+    let c = d.parse(&text).unwrap();
+    assert_eq!(c.ctl_group, Some(4242));
+    assert_eq!(c.ctl_metrics, Some("[::1]:9477".parse().unwrap()));
+    for (line, reason) in [
+        ("group = \"no-such-group-here\"", "does not exist"),
+        ("group = \"\"", "empty name"),
+        ("metrics = \"localhost\"", "is not ADDRESS:PORT"),
+        ("metrics = \"127.0.0.1:0\"", "port 0"),
+    ] {
+        let text = with(
+            "socket = \"/run/test/ctl.sock\"",
+            &format!("socket = \"/run/test/ctl.sock\"\n{line}"),
+        );
+        refused(&d, &text, line, reason);
+    }
+}

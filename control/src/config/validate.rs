@@ -94,7 +94,12 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<IkeConfig, ConfigError> {
     } else {
         policies
     };
-    let ctl_socket = match raw.ctl.and_then(|c| c.into_inner().socket) {
+    let raw_ctl = raw.ctl.map(Spanned::into_inner);
+    let (socket, group, metrics) = match raw_ctl {
+        Some(c) => (c.socket, c.group, c.metrics),
+        None => (None, None, None),
+    };
+    let ctl_socket = match socket {
         Some(s) => {
             if s.get_ref().is_empty() {
                 return Err(cx.err_at(&s, "ctl socket: empty path"));
@@ -106,6 +111,28 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<IkeConfig, ConfigError> {
         }
         None => PathBuf::from("/run/ipsec-gateway/ctl.sock"),
     };
+    let ctl_group = match &group {
+        Some(g) => Some(resolve_group(g.get_ref()).map_err(|e| cx.err_at(g, e))?),
+        None => None,
+    };
+    let ctl_metrics = match &metrics {
+        Some(m) => {
+            let addr: std::net::SocketAddr = m.get_ref().parse().map_err(|_| {
+                cx.err_at(
+                    m,
+                    format!(
+                        "metrics {:?} is not ADDRESS:PORT (e.g. \"127.0.0.1:9477\", \"[::1]:9477\")",
+                        m.get_ref()
+                    ),
+                )
+            })?;
+            if addr.port() == 0 {
+                return Err(cx.err_at(m, "metrics: port 0 is not a port to serve on"));
+            }
+            Some(addr)
+        }
+        None => None,
+    };
 
     Ok(IkeConfig {
         base,
@@ -115,7 +142,26 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<IkeConfig, ConfigError> {
         keys,
         trustpoints,
         ctl_socket,
+        ctl_group,
+        ctl_metrics,
     })
+}
+
+/// `[ctl] group`: a group name from the group database, or a numeric gid.
+fn resolve_group(name: &str) -> Result<u32, String> {
+    if name.is_empty() {
+        return Err("ctl group: empty name".into());
+    }
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(format!("ctl group {name:?} does not exist on this system")),
+        Err(e) => Err(format!(
+            "ctl group {name:?}: cannot read the group database: {e}"
+        )),
+    }
 }
 
 type Isakmp = (IsakmpGlobal, Vec<IsakmpPolicy>, Vec<PreSharedKey>);

@@ -9,6 +9,8 @@
 //! - [`children`]: installed SA pairs, the current pair of each SPD entry, dynamic SPD rules.
 //! - [`resync`]: SAs adopted from a dataplane that outlived an earlier `ipsec-control`.
 //! - [`run`]: the process: connects to the dataplane and loops.
+//! - [`views`]: what `ipsec-ctl` shows and does ([`crate::ctl::CtlBackend`]), from live state.
+//! - [`monitor_log`]: the process's logger, which also feeds `debug crypto ...` sessions.
 //!
 //! The core ([`Daemon`]) does no I/O of its own and reads no clock: every entry point takes
 //! `now`, so the whole life of a tunnel can be tested with two daemons talking to each
@@ -20,11 +22,13 @@
 //! until [`RETIRE_GRACE`] has passed, so packets in flight on the old SA still decrypt.
 
 pub mod children;
+pub mod monitor_log;
 pub mod phase1;
 pub mod policy;
 pub mod quick;
 pub mod resync;
 pub mod run;
+pub mod views;
 
 #[cfg(test)]
 mod tests;
@@ -33,7 +37,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use dataplane::channel::SpdRuleMsg;
+use dataplane::channel::{CountersMsg, SpdRuleMsg};
 use dataplane::esp::{Direction, SaParams};
 
 use crate::dplink::{Dataplane, Event, IkeDatagram, LinkError};
@@ -71,6 +75,9 @@ pub trait Link {
     fn add_sa(&mut self, sa_id: u32, params: SaParams) -> Result<(), LinkError>;
     fn delete_sa(&mut self, spi: u32, direction: Direction, sa_id: u32) -> Result<(), LinkError>;
     fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError>;
+    /// Every SA's counters and remaining lifetime, and the per-lcore counters (what the
+    /// show commands and the metrics print).
+    fn counters(&mut self) -> Result<CountersMsg, LinkError>;
 }
 
 impl Link for Dataplane {
@@ -91,6 +98,14 @@ impl Link for Dataplane {
     }
     fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError> {
         Dataplane::install_spd(self, rules)
+    }
+    fn counters(&mut self) -> Result<CountersMsg, LinkError> {
+        // A dump can take longer than one event wait (the dataplane gathers it from its
+        // lcores); the reply is waited for longer, then the event wait is restored.
+        self.set_event_timeout(Duration::from_secs(2))?;
+        let dump = Dataplane::counters(self);
+        self.set_event_timeout(run::EVENT_WAIT)?;
+        dump
     }
 }
 

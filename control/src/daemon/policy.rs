@@ -82,6 +82,14 @@ pub struct LocalIke {
 /// The daemon's view of the configuration.
 pub struct GatewayPolicy {
     pub hostname: String,
+    /// The configuration this policy was built from, as validated: the show commands
+    /// (`show crypto map`, `transform-set`, `engine configuration`) print it, and the
+    /// interfaces' names and MTUs label the SAs.
+    pub config: Arc<IkeConfig>,
+    /// The phase 1 credentials of each local address that carries a crypto map (the same
+    /// ones Main Mode uses): `show crypto pki ...` reads their trust stores and `crypto pki
+    /// crl request` refreshes their CRL caches, so that what is shown is what is checked.
+    pub credentials: BTreeMap<IpAddr, Arc<GatewayCredentials>>,
     pub phase1: Vec<Phase1Policy>,
     /// Main Mode settings per local address that carries a crypto map.
     pub main_mode: BTreeMap<IpAddr, LocalIke>,
@@ -206,6 +214,7 @@ impl GatewayPolicy {
             }
         }
         let mut main_mode = BTreeMap::new();
+        let mut credentials = BTreeMap::new();
         for locals in map_locals.values() {
             for &(addr, _) in locals {
                 if main_mode.contains_key(&addr) {
@@ -221,6 +230,7 @@ impl GatewayPolicy {
                     fqdn: config.fqdn(),
                 };
                 let creds: Arc<GatewayCredentials> = Arc::new(creds);
+                credentials.insert(addr, creds.clone());
                 let first_contact = MainModeConfig::new(phase1.clone(), creds.clone());
                 let mut again = MainModeConfig::new(phase1.clone(), creds);
                 again.initial_contact = false;
@@ -353,6 +363,8 @@ impl GatewayPolicy {
             .collect();
         Ok(GatewayPolicy {
             hostname: base.hostname.clone(),
+            config: Arc::new(config.clone()),
+            credentials,
             phase1,
             main_mode,
             statics,

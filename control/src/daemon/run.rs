@@ -4,6 +4,12 @@
 //! and every SA pair it holds (DESIGN.md: "If the dataplane restarts, control reinstalls
 //! every SA it holds"). On exit the SAs stay in the dataplane and keep forwarding until
 //! their lifetimes end.
+//!
+//! The operator's side is served from the same loop, between two waits for a dataplane
+//! event (at most [`EVENT_WAIT`] apart): the ctl socket (`[ctl] socket`, for `ipsec-ctl`)
+//! and, when `[ctl] metrics` is set, the Prometheus endpoint. Both answer from the daemon's
+//! state ([`super::views`]); the loop being single-threaded, nothing they read can change
+//! under them. The socket file is removed when the process stops.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,15 +17,69 @@ use std::time::{Duration, Instant};
 use dataplane::signals;
 
 use crate::config::IkeConfig;
+use crate::ctl::{CtlServer, CtlServerOptions, MetricsServer};
 use crate::dplink::Dataplane;
 
+use super::monitor_log;
 use super::policy::GatewayPolicy;
 use super::{Daemon, Link};
 
 /// How long one wait for a dataplane event lasts: the timer resolution of the daemon.
-const EVENT_WAIT: Duration = Duration::from_millis(50);
+pub(super) const EVENT_WAIT: Duration = Duration::from_millis(50);
 /// How often timers run.
 const TICK: Duration = Duration::from_millis(100);
+
+/// The operator's endpoints: the ctl socket and the optional metrics server.
+struct Operator {
+    ctl: CtlServer,
+    metrics: Option<MetricsServer>,
+}
+
+impl Operator {
+    /// Binds the ctl socket (creating its directory) and the metrics endpoint, and starts
+    /// feeding the log to debugging sessions.
+    fn bind(config: &IkeConfig) -> Result<Operator, String> {
+        let ctl = CtlServer::bind(
+            &config.ctl_socket,
+            CtlServerOptions {
+                group: config.ctl_group,
+                max_sessions: 0,
+            },
+        )
+        .map_err(|e| format!("ctl socket {}: {e}", config.ctl_socket.display()))?;
+        let metrics = match config.ctl_metrics {
+            Some(addr) => Some(
+                MetricsServer::bind(addr).map_err(|e| format!("metrics address {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        monitor_log::attach(ctl.monitor());
+        log::info!(
+            "%CRYPTO-6-CTL: ipsec-ctl socket at {}{}",
+            config.ctl_socket.display(),
+            match config.ctl_metrics {
+                Some(a) => format!(", metrics at http://{a}/metrics"),
+                None => String::new(),
+            }
+        );
+        Ok(Operator { ctl, metrics })
+    }
+
+    /// Answers whatever is pending, without blocking.
+    fn poll<L: Link>(&mut self, daemon: &mut Daemon<L>) {
+        self.ctl.poll(daemon);
+        if let Some(m) = &mut self.metrics {
+            m.poll(daemon);
+        }
+        monitor_log::refresh_level();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        monitor_log::detach();
+    }
+}
 
 fn connect(path: &Path) -> Option<Dataplane> {
     let mut said = false;
@@ -104,6 +164,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     let Some(link) = connect(&channel) else {
         return Ok(());
     };
+    let mut operator = Operator::bind(&config)?;
     let mut daemon = Daemon::new(link, policy);
     match daemon.link.sas() {
         Ok(sas) => daemon.adopt(sas),
@@ -117,6 +178,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
             Err(_) if signals::stop_requested() => break, // the signal interrupted the wait
             Err(e) => {
                 log::warn!("%CRYPTO-4-DATAPLANE: lost the dataplane: {e}; reconnecting");
+                // ipsec-ctl is not served while the dataplane is away
                 let Some(link) = connect(&channel) else {
                     break;
                 };
@@ -129,7 +191,9 @@ pub fn run(config_path: &Path) -> Result<(), String> {
             daemon.tick(now);
             next_tick = now + TICK;
         }
+        operator.poll(&mut daemon);
     }
+    drop(operator); // removes the socket file
     log::info!(
         "%CRYPTO-6-IKMP_OFF: ipsec-control stopping; {} IPsec SA pairs stay in the dataplane",
         daemon.children.by_spi.len()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use dataplane::channel::{SaCountersMsg, SpdRuleMsg};
+use dataplane::channel::{CountersMsg, SaCountersMsg, SpdRuleMsg};
 use dataplane::esp::{Direction, SaParams};
 
 use super::policy::GatewayPolicy;
@@ -19,12 +19,12 @@ use crate::dplink::{IkeDatagram, LinkError};
 
 /// The dataplane's SA store as seen through the channel.
 #[derive(Default)]
-struct Sad {
+pub(super) struct Sad {
     out: Vec<IkeDatagram>,
     /// Other packets sent (NAT keepalives).
     packets: Vec<Vec<u8>>,
-    inbound: BTreeMap<u32, SaParams>,
-    outbound: BTreeMap<u32, SaParams>,
+    pub(super) inbound: BTreeMap<u32, SaParams>,
+    pub(super) outbound: BTreeMap<u32, SaParams>,
     spd: Option<Vec<SpdRuleMsg>>,
     next_spi: u32,
     deleted: Vec<(u32, Direction)>,
@@ -65,15 +65,36 @@ impl Link for Sad {
         self.spd = Some(rules);
         Ok(())
     }
+    /// The SAs held, with zero counts and their whole lifetime left.
+    fn counters(&mut self) -> Result<CountersMsg, LinkError> {
+        let sas = dump(self)
+            .into_iter()
+            .map(|mut s| {
+                let p = match s.direction {
+                    Some(Direction::Inbound) => self.inbound.get(&s.spi),
+                    _ => self.outbound.get(&s.sa_id),
+                };
+                if let Some(p) = p {
+                    s.remaining_seconds = p.lifetime.seconds;
+                    s.remaining_kilobytes = p.lifetime.kilobytes;
+                }
+                s
+            })
+            .collect();
+        Ok(CountersMsg {
+            sas,
+            lcores: Vec::new(),
+        })
+    }
 }
 
-const SPOKE: &str = "192.0.2.2";
-const HUB: &str = "192.0.2.1";
+pub(super) const SPOKE: &str = "192.0.2.2";
+pub(super) const HUB: &str = "192.0.2.1";
 
 /// A gateway config: `addr` on the outside, LAN `lan`, and either a static crypto map
 /// toward `peer` protecting lan -> peer_lan, or (peer None) a dynamic map accepting
 /// `dyn_range` as the remote side.
-fn config(addr: &str, lan: &str, crypto: &str, extra_isakmp: &str) -> IkeConfig {
+pub(super) fn config(addr: &str, lan: &str, crypto: &str, extra_isakmp: &str) -> IkeConfig {
     let plen = if addr.contains(':') { 64 } else { 24 };
     let text = format!(
         r#"
@@ -117,7 +138,7 @@ address = "::/0"
     IkeConfig::parse("/tmp/test.toml", &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn static_map(peer: &str, src: &str, dst: &str, seconds: u64) -> String {
+pub(super) fn static_map(peer: &str, src: &str, dst: &str, seconds: u64) -> String {
     format!(
         r#"
 [access_list]
@@ -133,7 +154,7 @@ lifetime = {{ seconds = {seconds}, kilobytes = 4608000 }}
     )
 }
 
-fn dynamic_map(range_src: &str, range_dst: &str) -> String {
+pub(super) fn dynamic_map(range_src: &str, range_dst: &str) -> String {
     format!(
         r#"
 [access_list]
@@ -151,13 +172,13 @@ reverse_route = true
     )
 }
 
-fn daemon(cfg: IkeConfig) -> Daemon<Sad> {
+pub(super) fn daemon(cfg: IkeConfig) -> Daemon<Sad> {
     Daemon::new(Sad::default(), GatewayPolicy::new(&cfg).unwrap())
 }
 
 /// Delivers every queued datagram between the two until both are quiet; `drop` decides
 /// (by sequence number of delivery) which to lose.
-fn pump(
+pub(super) fn pump(
     a: &mut Daemon<Sad>,
     b: &mut Daemon<Sad>,
     now: Instant,
@@ -209,11 +230,11 @@ fn pump_nat(
     panic!("the daemons never went quiet");
 }
 
-fn no_loss(_: usize) -> bool {
+pub(super) fn no_loss(_: usize) -> bool {
     false
 }
 
-fn ip(s: &str) -> IpAddr {
+pub(super) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
@@ -227,7 +248,7 @@ fn assert_pair_matches(a: &Sad, a_sa_id: u32, b: &Sad) {
     assert_eq!(out.remote, peer_in.local);
 }
 
-fn static_pair(seconds: u64) -> (Daemon<Sad>, Daemon<Sad>) {
+pub(super) fn static_pair(seconds: u64) -> (Daemon<Sad>, Daemon<Sad>) {
     let a = daemon(config(
         SPOKE,
         "10.1.0.1/24",
@@ -243,7 +264,7 @@ fn static_pair(seconds: u64) -> (Daemon<Sad>, Daemon<Sad>) {
     (a, b)
 }
 
-fn bring_up(a: &mut Daemon<Sad>, b: &mut Daemon<Sad>, now: Instant) -> u32 {
+pub(super) fn bring_up(a: &mut Daemon<Sad>, b: &mut Daemon<Sad>, now: Instant) -> u32 {
     let sa_id = a.policy.statics[0].sa_id;
     a.on_acquire(sa_id, Some(ip("10.1.0.5")), Some(ip("10.2.0.9")), None, now);
     pump(a, b, now, &mut no_loss);
