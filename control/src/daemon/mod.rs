@@ -42,6 +42,7 @@ use dataplane::esp::{Direction, SaParams};
 
 use crate::dplink::{Dataplane, Event, IkeDatagram, LinkError};
 use crate::ike::informational::{self, InfoEvent};
+use crate::ike::log_context;
 use crate::ike::{
     ChildSa, Initiator, Phase1Sa, QuickModeInitiator, QuickModeResponder, Rejection, Responder,
     Role, Step,
@@ -237,7 +238,9 @@ impl<L: Link> Daemon<L> {
         };
         let key = (h.initiator_cookie, d.remote.ip());
         if let Some(mut p1) = self.phase1.remove(&key) {
-            let keep = self.on_p1_message(&mut p1, &d, h.exchange_type, h.message_id, now);
+            let keep = log_context::scope(p1.conn_id, || {
+                self.on_p1_message(&mut p1, &d, h.exchange_type, h.message_id, now)
+            });
             if keep {
                 self.phase1.insert(key, p1);
             }
@@ -285,9 +288,11 @@ impl<L: Link> Daemon<L> {
             );
             return;
         };
-        match Responder::on_first(cfg, &d.message, d.local, d.remote) {
+        let conn_id = self.conn_id();
+        match log_context::scope(conn_id, || {
+            Responder::on_first(cfg, &d.message, d.local, d.remote)
+        }) {
             Ok((st, mm2)) => {
-                let conn_id = self.conn_id();
                 self.send(st.local(), st.remote(), mm2);
                 self.phase1.insert(
                     key,
@@ -872,7 +877,7 @@ impl<L: Link> Daemon<L> {
     ) -> Option<T> {
         let k = self.find_p1(peer)?;
         let mut p1 = self.phase1.remove(&k)?;
-        let t = f(self, &mut p1);
+        let t = log_context::scope(p1.conn_id, || f(self, &mut p1));
         self.phase1.insert(k, p1);
         Some(t)
     }
@@ -1060,9 +1065,11 @@ impl<L: Link> Daemon<L> {
             );
             return;
         };
-        match Initiator::start(cfg, addr_port(local, 500), addr_port(peer, 500)) {
+        let conn_id = self.conn_id();
+        match log_context::scope(conn_id, || {
+            Initiator::start(cfg, addr_port(local, 500), addr_port(peer, 500))
+        }) {
             Ok((st, mm1)) => {
-                let conn_id = self.conn_id();
                 let key = (st.cookies().0, peer);
                 self.send(st.local(), st.remote(), mm1);
                 self.phase1.insert(
@@ -1137,7 +1144,7 @@ impl<L: Link> Daemon<L> {
             let Some(mut p1) = self.phase1.remove(&k) else {
                 continue;
             };
-            if self.tick_p1(&mut p1, now) {
+            if log_context::scope(p1.conn_id, || self.tick_p1(&mut p1, now)) {
                 self.phase1.insert(k, p1);
             }
         }

@@ -130,6 +130,8 @@ fn line(message: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let ts = dataplane::logging::ios_timestamp(now.as_secs(), now.subsec_millis());
+    // the exchange being processed names its ISAKMP SA's conn-id (`ISAKMP:(1)`)
+    let message = crate::ike::log_context::with_conn_id(message);
     format!("*{ts}: {message}")
 }
 

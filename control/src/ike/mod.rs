@@ -24,6 +24,7 @@ use crate::isakmp::{ExchangeType, PayloadType};
 
 pub mod auth;
 pub mod informational;
+pub mod log_context;
 pub mod main_mode;
 pub mod phase2;
 pub mod proposal;
