@@ -45,7 +45,10 @@ mod tests {
         let l = "ISAKMP:(0): beginning Main Mode exchange";
         assert_eq!(with_conn_id(l), l);
         scope(1004, || {
-            assert_eq!(with_conn_id(l), "ISAKMP:(1004): beginning Main Mode exchange");
+            assert_eq!(
+                with_conn_id(l),
+                "ISAKMP:(1004): beginning Main Mode exchange"
+            );
             assert_eq!(
                 with_conn_id("ISAKMP (0:0): received packet from 10.1.1.1"),
                 "ISAKMP (0:1004): received packet from 10.1.1.1"
