@@ -1324,7 +1324,7 @@ impl<L: Link> Daemon<L> {
         for &s in &spis {
             self.delete_child_notify(s, "clear crypto sa");
         }
-        spis.len()
+        spis.len() + self.clear_adopted(|a| a.peer == Some(peer))
     }
 
     /// `clear crypto sa`: every IPsec SA.
@@ -1333,7 +1333,7 @@ impl<L: Link> Daemon<L> {
         for &s in &spis {
             self.delete_child_notify(s, "clear crypto sa");
         }
-        spis.len()
+        spis.len() + self.clear_adopted(|_| true)
     }
 
     /// `clear crypto isakmp [conn-id]`: deletes ISAKMP SAs and tells the peers.

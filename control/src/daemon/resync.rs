@@ -167,6 +167,23 @@ impl<L: Link> Daemon<L> {
         true
     }
 
+    /// `clear crypto sa` for adopted SAs: removes those `which` selects from the dataplane
+    /// (their ISAKMP SA died with the earlier process, so the peer is not told). Returns how
+    /// many.
+    pub(super) fn clear_adopted(&mut self, which: impl Fn(&Adopted) -> bool) -> usize {
+        let keys: Vec<(u32, bool)> = self
+            .children
+            .adopted
+            .iter()
+            .filter(|(_, a)| which(a))
+            .map(|(k, _)| *k)
+            .collect();
+        for &k in &keys {
+            self.drop_adopted(k, "clear crypto sa");
+        }
+        keys.len()
+    }
+
     /// Deletes adopted inbound SAs whose replacement has had its grace.
     pub(super) fn retire_adopted(&mut self, now: Instant) {
         let due: Vec<(u32, bool)> = self

@@ -679,6 +679,10 @@ fn a_restarted_hub_rebuilds_the_spd_rules_of_its_spokes() {
         "the spoke's rule is kept"
     );
     assert_eq!(hub.next_dynamic_sa_id, hub.policy.first_dynamic_sa_id + 1);
+    // clear crypto sa removes adopted SAs too, and their SPD rule
+    assert_eq!(hub.clear_sa_peer(ip(SPOKE)), 2);
+    assert!(hub.link.inbound.is_empty() && hub.link.outbound.is_empty());
+    assert!(hub.link.spd.as_ref().unwrap().is_empty());
 }
 
 #[test]
