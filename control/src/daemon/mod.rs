@@ -147,6 +147,44 @@ fn random_u32() -> u32 {
     u32::from_be_bytes(b)
 }
 
+/// One Main Mode step to run: the ISAKMP SA's conn-id (for the log lines), its state and the
+/// message.
+type MmStep = (u32, Negotiation, IkeDatagram);
+
+/// Runs Main Mode steps on up to one thread per core (scoped threads: a batch is a handful of
+/// messages, each worth milliseconds of Diffie-Hellman or RSA); results in the steps' order.
+fn step_in_parallel(steps: Vec<MmStep>) -> Vec<(Advance, IkeDatagram)> {
+    let step = |(conn_id, n, d): MmStep| {
+        let adv = log_context::scope(conn_id, || n.on_message(&d.message, d.local, d.remote));
+        (adv, d)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(steps.len());
+    if threads <= 1 {
+        return steps.into_iter().map(step).collect();
+    }
+    // deal the steps out round-robin, remembering each one's place
+    let mut chunks: Vec<Vec<(usize, MmStep)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, s) in steps.into_iter().enumerate() {
+        chunks[i % threads].push((i, s));
+    }
+    let mut done: Vec<(usize, (Advance, IkeDatagram))> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| {
+                scope.spawn(move || c.into_iter().map(|(i, s)| (i, step(s))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a Main Mode step panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 fn addr_port(ip: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
@@ -332,56 +370,12 @@ impl<L: Link> Daemon<L> {
         now: Instant,
     ) -> bool {
         match &mut p1.state {
-            P1State::Negotiating {
-                negotiation,
-                retransmit,
-                slot,
-            } => {
+            P1State::Negotiating { negotiation, .. } => {
                 let Some(n) = negotiation.take() else {
                     return false;
                 };
-                match (*n).on_message(&d.message, d.local, d.remote) {
-                    Advance::Next(n, out) => {
-                        self.send(n.local(), n.remote(), out);
-                        *retransmit = Retransmit::new(self.schedule, now);
-                        *negotiation = Some(Box::new(n));
-                        p1.last_heard = now;
-                        true
-                    }
-                    Advance::Resend(n, out) => {
-                        self.send(n.local(), n.remote(), out);
-                        *negotiation = Some(Box::new(n));
-                        true
-                    }
-                    Advance::Ignored(n, r) => {
-                        let (l, rm) = (n.local(), n.remote());
-                        *negotiation = Some(Box::new(n));
-                        if let Some(m) = r.notify {
-                            self.send(l, rm, m);
-                        }
-                        true
-                    }
-                    Advance::Failed(r) => {
-                        if let Some(s) = slot.take() {
-                            self.admission.release(s);
-                        }
-                        // the exchange logged why (IOS's line)
-                        self.stats.phase1_failed += 1;
-                        if let Some(m) = r.notify {
-                            self.send(d.local, d.remote, m);
-                        }
-                        false
-                    }
-                    Advance::Established(sa, out) => {
-                        if let Some(s) = slot.take() {
-                            self.admission.release(s);
-                        }
-                        self.send(sa.local, sa.remote, out);
-                        p1.last_heard = now;
-                        self.established(p1, sa, now);
-                        true
-                    }
-                }
+                let adv = (*n).on_message(&d.message, d.local, d.remote);
+                self.apply_advance(p1, adv, d, now)
             }
             P1State::Established { sa, .. } => {
                 let sa: &Phase1Sa = sa;
@@ -408,6 +402,123 @@ impl<L: Link> Daemon<L> {
                     }
                 }
             }
+        }
+    }
+
+    /// What a Main Mode step made of a message, applied to its phase 1 SA (taken out of its
+    /// negotiation); false when the SA is gone.
+    fn apply_advance(
+        &mut self,
+        p1: &mut Phase1,
+        adv: Advance,
+        d: &IkeDatagram,
+        now: Instant,
+    ) -> bool {
+        let P1State::Negotiating {
+            negotiation,
+            retransmit,
+            slot,
+        } = &mut p1.state
+        else {
+            return false;
+        };
+        match adv {
+            Advance::Next(n, out) => {
+                self.send(n.local(), n.remote(), out);
+                *retransmit = Retransmit::new(self.schedule, now);
+                *negotiation = Some(Box::new(n));
+                p1.last_heard = now;
+                true
+            }
+            Advance::Resend(n, out) => {
+                self.send(n.local(), n.remote(), out);
+                *negotiation = Some(Box::new(n));
+                true
+            }
+            Advance::Ignored(n, r) => {
+                let (l, rm) = (n.local(), n.remote());
+                *negotiation = Some(Box::new(n));
+                if let Some(m) = r.notify {
+                    self.send(l, rm, m);
+                }
+                true
+            }
+            Advance::Failed(r) => {
+                if let Some(s) = slot.take() {
+                    self.admission.release(s);
+                }
+                // the exchange logged why (IOS's line)
+                self.stats.phase1_failed += 1;
+                if let Some(m) = r.notify {
+                    self.send(d.local, d.remote, m);
+                }
+                false
+            }
+            Advance::Established(sa, out) => {
+                if let Some(s) = slot.take() {
+                    self.admission.release(s);
+                }
+                self.send(sa.local, sa.remote, out);
+                p1.last_heard = now;
+                self.established(p1, sa, now);
+                true
+            }
+        }
+    }
+
+    /// Several events at once (what the dataplane had queued). The Main Mode steps among them
+    /// — Diffie-Hellman and RSA, the expensive part of bringing a tunnel up — run in
+    /// parallel, one message per ISAKMP SA, on up to one thread per core: the states are
+    /// pure (state + message -> next state), so only the stepping is spread, and the results
+    /// and every other event are applied on this thread, in order.
+    pub fn on_events(&mut self, events: Vec<Event>, now: Instant) {
+        // the SAs whose step runs in parallel, and the steps (conn-id, state, message)
+        let mut held: Vec<(P1Key, Phase1)> = Vec::new();
+        let mut steps: Vec<MmStep> = Vec::new();
+        let mut rest = Vec::new();
+        // SAs with a message handled below, one at a time: their later messages wait too
+        let mut in_order: Vec<P1Key> = Vec::new();
+        for ev in events {
+            let key = match &ev {
+                Event::Ike { datagram, .. } => message::parse_header(&datagram.message)
+                    .ok()
+                    .map(|(h, _)| (h.initiator_cookie, datagram.remote.ip())),
+                _ => None,
+            };
+            let Some(key) = key else {
+                rest.push(ev);
+                continue;
+            };
+            if held.iter().any(|(h, _)| *h == key) || in_order.contains(&key) {
+                in_order.push(key);
+                rest.push(ev);
+                continue;
+            }
+            let negotiation = match self.phase1.get_mut(&key).map(|p| &mut p.state) {
+                Some(P1State::Negotiating { negotiation, .. }) => negotiation.take(),
+                _ => None,
+            };
+            let Some(n) = negotiation else {
+                // not a Main Mode in progress (MM1, Quick Mode, informational...)
+                in_order.push(key);
+                rest.push(ev);
+                continue;
+            };
+            let Event::Ike { datagram, .. } = ev else {
+                unreachable!("only Ike events get a key")
+            };
+            let p1 = self.phase1.remove(&key).expect("found above");
+            steps.push((p1.conn_id, *n, datagram));
+            held.push((key, p1));
+        }
+        for ((key, mut p1), (adv, d)) in held.into_iter().zip(step_in_parallel(steps)) {
+            let keep = log_context::scope(p1.conn_id, || self.apply_advance(&mut p1, adv, &d, now));
+            if keep {
+                self.phase1.insert(key, p1);
+            }
+        }
+        for ev in rest {
+            self.on_event(ev, now);
         }
     }
 

@@ -26,6 +26,8 @@ use super::{Daemon, Link};
 
 /// How long one wait for a dataplane event lasts: the timer resolution of the daemon.
 pub(super) const EVENT_WAIT: Duration = Duration::from_millis(50);
+/// At most this many queued events are taken at once.
+const MAX_BATCH: usize = 256;
 /// How often timers run.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -173,7 +175,18 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     let mut next_tick = Instant::now() + TICK;
     while !signals::stop_requested() {
         match daemon.link.next_event() {
-            Ok(Some(ev)) => daemon.on_event(ev, Instant::now()),
+            Ok(Some(ev)) => {
+                // what else is already queued goes with it: Main Mode steps of different
+                // peers then run in parallel (Daemon::on_events)
+                let mut batch = vec![ev];
+                while batch.len() < MAX_BATCH {
+                    match daemon.link.try_event() {
+                        Ok(Some(e)) => batch.push(e),
+                        _ => break,
+                    }
+                }
+                daemon.on_events(batch, Instant::now());
+            }
             Ok(None) => {}
             Err(_) if signals::stop_requested() => break, // the signal interrupted the wait
             Err(e) => {

@@ -15,7 +15,7 @@ use dataplane::esp::{Direction, SaParams};
 use super::policy::GatewayPolicy;
 use super::{Daemon, Link, RETIRE_GRACE};
 use crate::config::IkeConfig;
-use crate::dplink::{IkeDatagram, LinkError};
+use crate::dplink::{Event, IkeDatagram, LinkError};
 
 /// The dataplane's SA store as seen through the channel.
 #[derive(Default)]
@@ -803,4 +803,72 @@ fn the_initiator_re_authenticates_phase_1_before_it_expires_and_keeps_the_sas() 
     a.clear_sa_peer(ip(HUB));
     pump(&mut a, &mut b, t2, &mut no_loss);
     assert!(b.link.inbound.is_empty() && b.link.outbound.is_empty());
+}
+
+#[test]
+fn a_hub_steps_many_main_modes_at_once_with_the_same_outcome() {
+    let mut hub = daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        "",
+    ));
+    let mut spokes: Vec<Daemon<Sad>> = (0..8)
+        .map(|i| {
+            daemon(config(
+                &format!("192.0.2.{}", 10 + i),
+                &format!("10.128.{i}.1/24"),
+                &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
+                "",
+            ))
+        })
+        .collect();
+    let now = Instant::now();
+    for s in spokes.iter_mut() {
+        s.on_acquire(s.policy.statics[0].sa_id, None, None, None, now);
+    }
+    // every round, the hub takes what all spokes sent as one batch (as the run loop does
+    // with what the dataplane queued): MM3s and MM5s are stepped in parallel
+    for _ in 0..10 {
+        let batch: Vec<Event> = spokes
+            .iter_mut()
+            .flat_map(|s| std::mem::take(&mut s.link.out))
+            .map(|d| Event::Ike {
+                port: 1,
+                datagram: IkeDatagram {
+                    local: d.remote,
+                    remote: d.local,
+                    message: d.message,
+                },
+            })
+            .collect();
+        hub.on_events(batch, now);
+        for d in std::mem::take(&mut hub.link.out) {
+            let s = spokes
+                .iter_mut()
+                .find(|s| s.policy.statics[0].local == d.remote.ip())
+                .unwrap();
+            s.on_ike(
+                IkeDatagram {
+                    local: d.remote,
+                    remote: d.local,
+                    message: d.message,
+                },
+                now,
+            );
+        }
+    }
+    assert_eq!(hub.stats.phase1_established, 8);
+    assert_eq!(hub.children.by_spi.len(), 8);
+    for s in &spokes {
+        assert_pair_matches(&s.link, s.policy.statics[0].sa_id, &hub.link);
+        let id = hub
+            .children
+            .by_spi
+            .values()
+            .find(|c| c.peer == s.policy.statics[0].local)
+            .map(|c| c.sa_id)
+            .unwrap();
+        assert_pair_matches(&hub.link, id, &s.link);
+    }
 }

@@ -143,8 +143,22 @@ impl Dataplane {
 
     /// The next event, waiting up to the event timeout; `None` when none came.
     pub fn next_event(&mut self) -> Result<Option<Event>, LinkError> {
+        self.event(true)
+    }
+
+    /// An event that is already there; `None` at once otherwise (to gather a batch).
+    pub fn try_event(&mut self) -> Result<Option<Event>, LinkError> {
+        self.event(false)
+    }
+
+    fn event(&mut self, wait: bool) -> Result<Option<Event>, LinkError> {
         loop {
-            let Some(m) = self.client.event()? else {
+            let m = if wait {
+                self.client.event()?
+            } else {
+                self.client.try_event()?
+            };
+            let Some(m) = m else {
                 return Ok(None);
             };
             match m {

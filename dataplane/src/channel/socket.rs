@@ -304,11 +304,20 @@ impl Client {
     /// The next event (a message with request id 0): one kept by [`Client::request`], or one
     /// received now, waiting up to the receive timeout.
     pub fn event(&mut self) -> Result<Option<Message>, Error> {
+        self.next(true)
+    }
+
+    /// An event already received or waiting in the socket; None at once otherwise.
+    pub fn try_event(&mut self) -> Result<Option<Message>, Error> {
+        self.next(false)
+    }
+
+    fn next(&mut self, wait: bool) -> Result<Option<Message>, Error> {
         if let Some(e) = self.events.pop_front() {
             return Ok(Some(e));
         }
         loop {
-            match self.conn.recv(true) {
+            match self.conn.recv(wait) {
                 Ok(Some((0, m))) => return Ok(Some(m)),
                 Ok(Some(_)) => continue,
                 Ok(None) => return Ok(None),
