@@ -365,8 +365,8 @@ case_debug() {
     grep -qE "^\*[A-Z][a-z]{2} [ 0-9]{2} [0-9:.]+: " "$LOGDIR/debug-isakmp.log" || fail "debug lines without the IOS timestamp"
     # the debug-level lines reached the session, not stderr (RUST_LOG=info)
     local l
-    # debug-level lines of Main Mode (processing ... payload, state changes)
-    l=$(grep -E "ISAKMP:\(0\): ?(processing|Old State)" "$LOGDIR/debug-isakmp.log" | head -1 | sed 's/^\*[^:]*:[^:]*:[^:]*: //')
+    # debug-level lines of Main Mode (processing ... payload, state changes), with the conn-id
+    l=$(grep -E "ISAKMP:\([0-9]+\): ?(processing|Old State)" "$LOGDIR/debug-isakmp.log" | head -1 | sed 's/^\*[^:]*:[^:]*:[^:]*: //' || true)
     [ -n "$l" ] || fail "no debug-level ISAKMP line in the session: $(head "$LOGDIR/debug-isakmp.log")"
     ! grep -qF -- "$l" "$LOGDIR/control.log" || fail "debug line '$l' also went to stderr at RUST_LOG=info"
     log "PASS debug crypto isakmp: $n ISAKMP lines in the session, debug ones not on stderr ('$l')"
