@@ -1,52 +1,79 @@
 #!/bin/bash
-# Demo: ipsec-dataplane with the static SAs of examples/secgw-peer.toml, facing DPDK's
-# ipsec-secgw as the peer gateway, in network namespaces:
+# shellcheck source-path=SCRIPTDIR
+# Demo: the scenario of the reference documents. Our gateway (ipsec-dataplane + ipsec-control)
+# and a strongSwan peer (charon, IKEv1) in network namespaces, certificates from a test CA (a
+# root and a subordinate CA, CRL checking on). The tunnel comes up on the first ping from the
+# LAN behind our gateway, then the demo prints what an IOS engineer would look at:
+# `show crypto isakmp sa`, `show crypto ipsec sa` and `show crypto engine connections active`.
 #
-#   hA 10.10.1.1 -- [ipsec-dataplane, ns gw] == ESP == [ipsec-secgw, ns sg] -- hB 10.10.2.1
-#                                                                               10.10.2.129
-# 10.10.2.0/25 goes through the AES-GCM-128 SA pair (SPI 5/105), 10.10.2.128/25 through the
-# AES-CBC-128 + HMAC-SHA1 pair (SPI 6/106). ipsec-secgw's configuration is derived from the
-# same TOML (scripts/secgw-from-toml.py). The demo pings through both tunnels, prints our
-# per-SA counters (ipsec-dpctl counters) and ipsec-secgw's port counters, and cleans up.
-# Needs root; `make demo` builds everything first.
+#   ns hA                  ns gw (ipsec-dataplane + ipsec-control)       ns cs (charon)
+#   10.10.1.1/24 -------- [inside 10.10.1.254]  [outside 10.99.0.1] ---- 10.99.0.2
+#                                                                        LAN 10.10.2.1
+#
+# Phase 1: rsa-sig, aes 256, sha256, group 14, identities by hostname (gw.example.net and
+# branch.example.net). Phase 2: esp-3des esp-md5-hmac, tunnel mode, 3600 s / 4608000 KB, as in
+# the reference. charon runs its userspace ESP (kernel-libipsec), which always uses UDP 4500:
+# the tunnel is NAT-T encapsulated. Keys are made at run time and removed at the end.
+# Needs root; `make demo` builds everything first. DEMO_KEEP=1 keeps the work directory.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEST_NAME=demo
+[ "${DEMO_KEEP:-0}" = 1 ] && KEEP_WORK=1
 # shellcheck source=../tests/integration/lib.sh
 . "$ROOT/tests/integration/lib.sh"
+# shellcheck source=../tests/tools/ike_lab.sh
+. "$ROOT/tests/tools/ike_lab.sh"
+IPSEC_CTL=${IPSEC_CTL:-$ROOT/target/release/ipsec-ctl}
+ike_need
 
-EXAMPLE=${DEMO_CONFIG:-$ROOT/examples/secgw-peer.toml}
-need_cmd ping
-need_dataplane
-"$ROOT/scripts/build-secgw.sh" >/dev/null || fail "could not build ipsec-secgw"
-topo_up
-ip -n "$(ns hB)" addr add 10.10.2.129/24 dev hb0
+# --- namespaces
+ike_topology
 
-# The example as is, except for the channel path and EAL file prefix, so that the demo cannot
-# collide with a dataplane already running on this machine.
-SOCK=$WORK/dataplane.sock
-sed -e "s|^channel = .*|channel = \"$SOCK\"|" \
-    -e "s|\"--file-prefix\", \"[^\"]*\"|\"--file-prefix\", \"$PFX-gw\"|" "$EXAMPLE" >"$WORK/demo.toml"
-"$PY" "$ROOT/scripts/secgw-from-toml.py" "$WORK/demo.toml" "$MAC_HB" "$MAC_DP_OUT" \
-    >"$WORK/secgw.cfg" || fail "cannot derive ipsec-secgw's config from $EXAMPLE"
+# --- PKI: root CA, subordinate CA, two gateways, the subordinate CA's (empty) CRL
+pki_root root "C=US, O=Demo, CN=Demo Root CA"
+pki_sub vpnca root "C=US, O=Demo, CN=Demo VPN CA"
+pki_cert gw vpnca 0x10 "C=US, O=Demo, CN=gw.example.net" gw.example.net 10.99.0.1
+pki_cert branch vpnca 0x20 "C=US, O=Demo, CN=branch.example.net" branch.example.net 10.99.0.2
+pki_crl vpnca "$PKI/vpnca.crl"
 
-secgw_start "$WORK/secgw.cfg"
-dp_start "$WORK/demo.toml" "$SOCK"
+# --- our gateway, in IOS terms:
+#   hostname gw
+#   ip domain-name example.net
+#   crypto isakmp identity hostname
+#   crypto isakmp policy 10
+#    encryption aes 256 / hash sha256 / authentication rsa-sig / group 14 / lifetime 86400
+#   crypto pki trustpoint DEMO  (the root and the VPN CA, our certificate, revocation-check crl)
+#   crypto ipsec transform-set 3des-md5 esp-3des esp-md5-hmac
+#   access-list 101 permit ip 10.10.1.0 0.0.0.255 10.10.2.0 0.0.0.255
+#   crypto map vpn 10 ipsec-isakmp
+#    set peer 10.99.0.2 / set transform-set 3des-md5 / match address 101
+#   interface outside: crypto map vpn
+gw_toml "$WORK/gw.toml" channel="$WORK/dataplane.sock" auth=rsa-sig p1="aes256 sha256 14" \
+    tp=DEMO cas="root vpnca" crl=vpnca.crl ts=3des-md5 esp="esp-3des esp-md5-hmac"
+
+# --- the strongSwan peer
+D=$WORK/charon
+charon_up charon cs "$D" auth=pubkey cert=branch cas="root vpnca" crl=vpnca.crl \
+    local_id=branch.example.net remote_id=gw.example.net proposals=aes256-sha256-modp2048 \
+    child=lan esp=3des-md5
+gw_run gw gw "$WORK/gw.toml"
 
 echo
-for dst in 10.10.2.1 10.10.2.129; do
-    echo "### ping from hA (10.10.1.1) to $dst through the tunnel"
-    # The first packet may wait for ARP toward ipsec-secgw.
-    nsx hA ping -c 1 -W 2 "$dst" >/dev/null 2>&1 || true
-    nsx hA ping -c 5 -i 0.3 -W 2 "$dst" || fail "no replies from $dst through the tunnel"
+echo "### ping from hA (10.10.1.1) to 10.10.2.1: the first packet starts Main Mode and Quick Mode"
+ping_until 30 hA 10.10.2.1 "the tunnel did not come up in 30 s"
+nsx hA ping -c 5 -i 0.2 10.10.2.1 || fail "pings lost through the tunnel"
+
+echo
+echo "### ipsec-control's log (IOS style)"
+grep -E "%CRYPTO|IPSEC\(" "$WORK/gw-control.log" | cut -c1-200
+for cmd in "show crypto isakmp sa" "show crypto ipsec sa" "show crypto engine connections active"; do
     echo
+    echo "gw#$cmd"
+    # shellcheck disable=SC2086 # the command's words
+    "$IPSEC_CTL" --socket "$WORK/ctl.sock" $cmd || fail "ipsec-ctl $cmd failed"
 done
-
-echo "### ipsec-dataplane: ipsec-dpctl counters"
-"$DPCTL_BIN" --socket "$SOCK" counters || fail "ipsec-dpctl counters failed"
 echo
-echo "### ipsec-secgw: packets it sent (port 0 = decrypted toward hB, port 1 = ESP toward us)"
-read -r p0 p1 _ <<<"$(secgw_sent)" || fail "no telemetry from ipsec-secgw"
-echo "port 0: $p0   port 1: $p1"
+echo "### strongSwan's view (swanctl --list-sas)"
+sw "$D" --list-sas
 echo
-log "demo finished; cleaning up"
+echo "demo done"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2031 # lib.sh's in_case sets LOGDIR for each case
 # The whole gateway against strongSwan: ipsec-dataplane (DPDK, af_packet) + ipsec-control
 # (IKEv1 daemon) on one side, charon (IKEv1, kernel-libipsec: userspace ESP, always in UDP
 # 4500) on the other, with traffic through the tunnel.
@@ -22,63 +23,39 @@
 #   rekey     - SA lifetime 120 s (IOS's minimum; soft at 90 %): our daemon rekeys
 #               make-before-break while hA pings every 0.5 s; not one ping is lost across the
 #               rekey, and the new SPIs carry the traffic.
-# Pre-shared key, aes128-sha1-modp2048 for phase 1, esp-aes esp-sha-hmac for phase 2.
+# Pre-shared key, aes128-sha1-modp2048 for phase 1, esp-aes esp-sha-hmac for phase 2 (the
+# defaults of tests/tools/ike_lab.sh, which also has the topology and the helpers).
 # Needs root, the release binaries (make build) and strongSwan (make deps).
 set -euo pipefail
 TEST_NAME=60-charon-tunnel
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-source "$TESTS_ROOT/tests/tools/charon_lab.sh" # topology, configs, charon, TCP transfer
-cl_need
+# shellcheck source=../tools/ike_lab.sh
+source "$TOOLS/ike_lab.sh"
+ike_need
 CASES=${CASES:-acquire responder rekey}
-GW_AUTH=pre-share # identity address (ID_IPV4_ADDR) on both sides
-CH_AUTH=psk
-GW_P1="aes sha 14" # aes128-sha1-modp2048
-GW_ESP='"esp-aes", "esp-sha-hmac"' # charon: aes128-sha1
 
-# gw_config DIR SECONDS / charon_start DIR / gw_start DIR / ping_until SECONDS: the shared
-# helpers of tests/tools/charon_lab.sh with this script's settings.
-gw_config() { GW_LIFETIME=$2 cl_gw_config "$1"; }
-charon_start() { cl_charon_start "$1"; }
-gw_start() { cl_gw_start "$1"; }
-ping_until() { cl_ping_until "$1"; }
-
-# Per-SA packet counts: ours from ipsec-dpctl (encaps of the outbound SA, decaps of the
-# inbound SA), charon's from swanctl --list-sas (bytes/packets per direction of its CHILD_SA).
-our_count() { # DIR(encaps|decaps)
-    dp_counters "$LOGDIR/dp.sock" "$LOGDIR/counters.json"
-    "$PY" - "$LOGDIR/counters.json" "$1" <<'EOF'
-import json, sys
-c = json.load(open(sys.argv[1]))
-want = sys.argv[2]
-print(sum(sa.get(want, 0) for sa in c["sas"]))
-EOF
-}
-charon_count() { # in|out
-    sw "$LOGDIR" --list-sas --raw 2>/dev/null | grep -o "packets-$1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'
+# up DIR SECONDS: charon and our gateway (crypto map lifetime SECONDS) running, both from
+# tests/tools/ike_lab.sh's defaults: pre-shared key, identities the addresses (ID_IPV4_ADDR).
+up() {
+    gw_toml "$1/gw.toml" lifetime="$2"
+    charon_up charon cs "$1" "${CHARON_QUICK[@]}"
+    gw_run gw gw "$1/gw.toml"
 }
 
 case_acquire() {
-    local d=$LOGDIR
-    gw_config "$d" 3600
-    charon_start "$d"
-    gw_start "$d"
+    local d=$LOGDIR ctl=$LOGDIR/gw-control.log
+    up "$d" 3600
     log "hA pings 10.10.2.1: Acquire -> Main Mode + Quick Mode toward charon"
-    ping_until 30
+    ping_until 30 hA 10.10.2.1
     wait_log 5 "$d/charon.log" "CHILD_SA c\{[0-9]+\} established"
     grep -q "IKE_SA gw\[[0-9]*\] established" "$d/charon.log" || fail "charon has no IKE SA"
-    grep -q "%CRYPTO-5-IKMP_SA_UP" "$d/control.log" || fail "our daemon did not log phase 1 up"
-    grep -q "Crypto tunnel is UP" "$d/control.log" || fail "our daemon did not log the tunnel up"
-    grep -q "NAT-T" "$d/control.log" || fail "phase 1 did not detect NAT (charon's encap=yes)"
-    local e0 d0 ci0 co0
-    e0=$(our_count encaps) d0=$(our_count decaps) ci0=$(charon_count in) co0=$(charon_count out)
+    grep -q "%CRYPTO-5-IKMP_SA_UP" "$ctl" || fail "our daemon did not log phase 1 up"
+    grep -q "Crypto tunnel is UP" "$ctl" || fail "our daemon did not log the tunnel up"
+    grep -q "NAT-T" "$ctl" || fail "phase 1 did not detect NAT (charon's encap=yes)"
+    # per-SA packet counts: our encaps = charon's inbound packets, charon's outbound = our decaps
+    counts_mark "$d"
     nsx hA ping -c 10 -i 0.2 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || fail "pings lost: $(tail -2 "$d/ping.log")"
-    local e1 d1 ci1 co1
-    e1=$(our_count encaps) d1=$(our_count decaps) ci1=$(charon_count in) co1=$(charon_count out)
-    log "ours: encaps +$((e1 - e0)) decaps +$((d1 - d0)); charon: in +$((ci1 - ci0)) out +$((co1 - co0))"
-    [ $((e1 - e0)) = 10 ] || fail "our encaps moved by $((e1 - e0)), not 10"
-    [ $((d1 - d0)) = 10 ] || fail "our decaps moved by $((d1 - d0)), not 10"
-    [ $((ci1 - ci0)) = 10 ] || fail "charon's inbound packets moved by $((ci1 - ci0)), not 10"
-    [ $((co1 - co0)) = 10 ] || fail "charon's outbound packets moved by $((co1 - co0)), not 10"
+    counts_since "$d" 10
     log "PASS acquire"
 }
 
@@ -89,29 +66,24 @@ cs_rcvbuf_errors() {
 
 case_responder() {
     local d=$LOGDIR
-    gw_config "$d" 3600
-    charon_start "$d"
-    gw_start "$d"
-    # let the dataplane learn charon's MAC first (charon's kernel ARPs for us when it sends)
+    up "$d" 3600
     log "charon initiates"
-    sw "$d" --initiate --ike gw --child c --timeout 20 >"$d/initiate.log" 2>&1 ||
-        fail "charon could not bring the tunnel up: $(tail -5 "$d/initiate.log")"
-    wait_log 10 "$d/control.log" "Crypto tunnel is UP" "$CTL_PID"
-    ping_until 10
+    charon_initiate "$d" 20
+    ping_until 10 hA 10.10.2.1
     nsx hA ping -c 5 -i 0.2 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || fail "pings lost: $(tail -2 "$d/ping.log")"
     # Counts before the transfers. charon's userspace ESP reads its UDP socket more slowly
     # than a TCP burst arrives, so the kernel of ns cs drops some datagrams for a full receive
     # buffer (Udp RcvbufErrors): each one is a packet we encapsulated that charon never saw.
-    local e0 dc0 ci0 co0 rb0
-    e0=$(our_count encaps) dc0=$(our_count decaps) ci0=$(charon_count in) co0=$(charon_count out)
+    local rb0
+    counts_mark "$d"
     rb0=$(cs_rcvbuf_errors)
     local mib=$((10 * 1024 * 1024))
-    cl_tcp_transfer hA cs 10.10.2.1 5001 "$mib"
-    cl_tcp_transfer cs hA 10.10.1.1 5002 "$mib"
+    tcp_transfer hA cs 10.10.2.1 5001 "$mib"
+    tcp_transfer cs hA 10.10.1.1 5002 "$mib"
     # every packet either side sent through the tunnel was received by the other
-    local e dc ci co rb
-    e=$(($(our_count encaps) - e0)) dc=$(($(our_count decaps) - dc0))
-    ci=$(($(charon_count in) - ci0)) co=$(($(charon_count out) - co0)) rb=$(($(cs_rcvbuf_errors) - rb0))
+    counts_since "$d"
+    local e=${DELTA[0]} dc=${DELTA[1]} ci=${DELTA[2]} co=${DELTA[3]} rb
+    rb=$(($(cs_rcvbuf_errors) - rb0))
     log "2 x 10 MiB: ours encaps +$e decaps +$dc; charon in +$ci out +$co; ns cs UDP receive-buffer drops +$rb"
     [ "$e" -gt 7490 ] || fail "our encaps (+$e) are too few for 10 MiB of TCP"
     [ "$e" = $((ci + rb)) ] ||
@@ -121,28 +93,22 @@ case_responder() {
 }
 
 case_rekey() {
-    local d=$LOGDIR
-    gw_config "$d" 120
-    charon_start "$d"
-    gw_start "$d"
-    ping_until 30
+    local d=$LOGDIR ctl=$LOGDIR/gw-control.log
+    up "$d" 120
+    ping_until 30 hA 10.10.2.1
     local spi0
-    spi0=$(grep -o "outbound spi 0x[0-9A-F]*" "$d/control.log" | head -1)
+    spi0=$(grep -o "outbound spi 0x[0-9A-F]*" "$ctl" | head -1)
     log "tunnel up ($spi0); pinging every 0.5 s across the soft lifetime (108 s)"
     nsx hA ping -c 250 -i 0.5 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || true
-    grep -q "rekeyed: SA pair" "$d/control.log" || fail "no rekey happened"
+    grep -q "rekeyed: SA pair" "$ctl" || fail "no rekey happened"
     local spi1
-    spi1=$(grep -o "outbound spi 0x[0-9A-F]*" "$d/control.log" | tail -1)
+    spi1=$(grep -o "outbound spi 0x[0-9A-F]*" "$ctl" | tail -1)
     [ "$spi0" != "$spi1" ] || fail "the outbound SPI did not change"
     grep -q " 0% packet loss" "$d/ping.log" || fail "packets lost across the rekey: $(grep loss "$d/ping.log")"
     log "PASS rekey ($spi0 -> $spi1, $(grep -o '[0-9]* received' "$d/ping.log"))"
 }
 
 # One topology; each case runs its own dataplane, control and charon (stopped when it ends).
-cl_topology
-failed=""
-for c in $CASES; do
-    if in_case "$c" "case_$c"; then :; else failed="$failed $c"; fi
-done
-[ -z "$failed" ] || fail "cases failed:$failed"
-log "PASS"
+ike_topology
+# shellcheck disable=SC2086 # the case names
+run_cases $CASES

@@ -1,8 +1,9 @@
 #!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2031 # lib.sh's in_case sets LOGDIR for each case
 # The whole gateway (ipsec-dataplane on af_packet + ipsec-control) against strongSwan's charon
 # (IKEv1, kernel-libipsec: ESP always in UDP 4500, encap = yes): issue 3, proof items 6 (rekey
 # under load) and 7 (dead peer detection). Pre-shared key, aes128-sha1-modp2048, ESP
-# aes128-sha1. Topology and helpers: tests/tools/charon_lab.sh.
+# aes128-sha1. Topology and helpers: tests/tools/ike_lab.sh.
 #
 # Cases (CASES="..." to choose; default both):
 #   rekey  Phase 2 lifetime about 30 s: our crypto map cannot go below IOS's 120 s, so charon
@@ -18,18 +19,29 @@
 #          (dpd_delay 10 s). The tunnel comes up and pings pass; 25 s later (two DPD
 #          intervals) the peer is still alive for us, charon has received our R-U-THERE and
 #          our R-U-THERE-ACK to its own, and the pair still carries pings. Then charon is
-#          killed with SIGKILL (no DELETE): our control.log must declare the peer dead
+#          killed with SIGKILL (no DELETE): ipsec-control's log must declare the peer dead
 #          (%CRYPTO-4-IKMP_NO_RESPONSE) within interval + retries x 2 s (16 s) plus 3 s of
 #          slack after the kill, and our dataplane must hold no SA at all right after.
 # Needs root, the release binaries (make build) and strongSwan (make deps).
 set -euo pipefail
 TEST_NAME=62-charon-rekey-dpd
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-source "$TESTS_ROOT/tests/tools/charon_lab.sh"
-cl_need
+# shellcheck source=../tools/ike_lab.sh
+source "$TOOLS/ike_lab.sh"
+ike_need
 CASES=${CASES:-rekey dpd}
-GW_AUTH=pre-share
-CH_AUTH=psk
+
+# up DIR GW_SETTING... -- CHARON_SETTING...: our gateway and charon (pre-shared key, the
+# defaults of tests/tools/ike_lab.sh) with a case's settings; charon initiates.
+up() {
+    local d=$1 gw=()
+    shift
+    while [ "$1" != -- ]; do gw+=("$1"); shift; done
+    shift
+    gw_toml "$d/gw.toml" "${gw[@]}"
+    charon_up charon cs "$d" "${CHARON_QUICK[@]}" "$@"
+    gw_run gw gw "$d/gw.toml"
+}
 
 # charon's CHILD_SAs, one line each: "SPI_IN SPI_OUT" (hex, lower case).
 charon_pairs() {
@@ -38,17 +50,11 @@ charon_pairs() {
 }
 
 case_rekey() {
-    local d=$LOGDIR
-    GW_LIFETIME=3600 cl_gw_config "$d"
-    CH_CHILD="rekey_time = 25s
-                   life_time = 30s
-                   rand_time = 0s" cl_charon_start "$d"
-    cl_gw_start "$d"
+    local d=$LOGDIR ctl=$LOGDIR/gw-control.log
+    up "$d" lifetime=3600 -- rekey_time=25s life_time=30s rand_time=0s
     log "charon initiates (child rekey_time 25 s, life_time 30 s)"
-    sw "$d" --initiate --ike gw --child c --timeout 30 >"$d/initiate.log" 2>&1 ||
-        fail "charon could not bring the tunnel up: $(tail -5 "$d/initiate.log")"
-    wait_log 10 "$d/control.log" "Crypto tunnel is UP" "$CTL_PID"
-    cl_ping_until 10
+    charon_initiate "$d"
+    ping_until 10 hA 10.10.2.1
     log "hA pings every 0.1 s for 100 s across the rekeys"
     local rc=0
     nsx hA ping -c 1000 -i 0.1 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || rc=$?
@@ -56,13 +62,13 @@ case_rekey() {
     grep -q "1000 packets transmitted, 1000 received" "$d/ping.log" ||
         fail "pings lost across the rekeys (ping exit $rc): $(grep -A1 'packets transmitted' "$d/ping.log")"
     local ours theirs
-    ours=$(grep -c "rekeyed: SA pair" "$d/control.log" || true)
+    ours=$(grep -c "rekeyed: SA pair" "$ctl" || true)
     theirs=$(grep -cE "CHILD_SA c\{[0-9]+\} established" "$d/charon.log" || true)
     log "rekeys: ours $ours, charon's CHILD_SAs established $theirs (the first one included)"
     [ "$ours" -ge 3 ] || fail "only $ours rekeys on our side in 100 s"
     [ "$theirs" -ge $((ours + 1)) ] || fail "charon established $theirs CHILD_SAs for our $ours rekeys"
     # Every pair, new SPIs each time (ours: inbound/outbound from the "tunnel is UP" lines).
-    grep -o "inbound spi 0x[0-9A-F]* outbound spi 0x[0-9A-F]*" "$d/control.log" |
+    grep -o "inbound spi 0x[0-9A-F]* outbound spi 0x[0-9A-F]*" "$ctl" |
         awk '{ print tolower(substr($3, 3)), tolower(substr($6, 3)) }' >"$d/pairs.txt"
     local n
     n=$(wc -l <"$d/pairs.txt")
@@ -73,7 +79,7 @@ case_rekey() {
     # charon done with its old CHILD_SA), then compare.
     local deadline=$((SECONDS + 15)) sas pairs
     while :; do
-        sas=$(cl_dp_sas "$d")
+        sas=$(dp_sas "$d")
         pairs=$(charon_pairs)
         [ "$sas" = "1 1" ] && [ "$(echo "$pairs" | grep -c .)" = 1 ] && break
         [ "$SECONDS" -lt "$deadline" ] ||
@@ -82,32 +88,28 @@ case_rekey() {
     done
     local last dp_spis
     last=$(tail -1 "$d/pairs.txt")
-    dp_spis=$(cl_dp_spis "$d" | sort | tr '\n' ' ')
-    local want
-    want=$(printf '%s\n' $last | sort | tr '\n' ' ')
+    dp_spis=$(dp_spis "$d" | sort | tr '\n' ' ')
+    local want spi_in spi_out
+    read -r spi_in spi_out <<<"$last"
+    want=$(printf '%s\n' "$spi_in" "$spi_out" | sort | tr '\n' ' ')
     [ "$dp_spis" = "$want" ] || fail "our dataplane holds SPIs $dp_spis, not the newest pair $last"
     # charon's spi-in is our outbound SPI, its spi-out our inbound SPI
-    set -- $last
-    [ "$pairs" = "$2 $1" ] || fail "charon's pair (in out) '$pairs' is not the mirror of our newest pair '$last'"
-    log "old SAs removed on both sides; newest pair in/out 0x$1/0x$2 on both sides"
+    [ "$pairs" = "$spi_out $spi_in" ] || fail "charon's pair (in out) '$pairs' is not the mirror of our newest pair '$last'"
+    log "old SAs removed on both sides; newest pair in/out 0x$spi_in/0x$spi_out on both sides"
 }
 
 case_dpd() {
-    local d=$LOGDIR
-    GW_DPD="10 3" cl_gw_config "$d"
-    CH_CONN="dpd_delay = 10s" cl_charon_start "$d"
-    cl_gw_start "$d"
+    local d=$LOGDIR ctl=$LOGDIR/gw-control.log
+    up "$d" keepalive="10 3" -- dpd_delay=10s
     log "charon initiates (it announces DPD; dpd_delay 10 s)"
-    sw "$d" --initiate --ike gw --child c --timeout 30 >"$d/initiate.log" 2>&1 ||
-        fail "charon could not bring the tunnel up: $(tail -5 "$d/initiate.log")"
-    wait_log 10 "$d/control.log" "Crypto tunnel is UP" "$CTL_PID"
+    charon_initiate "$d"
     grep -q "received DPD vendor ID" "$d/charon.log" || fail "charon did not see our DPD vendor ID"
-    cl_ping_until 10
+    ping_until 10 hA 10.10.2.1
     nsx hA ping -c 5 -i 0.2 -W 2 10.10.2.1 >"$d/ping.log" 2>&1 || fail "pings lost: $(tail -2 "$d/ping.log")"
     log "alive for 25 s (two DPD intervals): the peer must not be declared dead"
     sleep 25
-    grep -q "IKMP_NO_RESPONSE" "$d/control.log" && fail "our daemon declared a live peer dead"
-    [ "$(cl_dp_sas "$d")" = "1 1" ] || fail "the pair went away while charon was alive"
+    grep -q "IKMP_NO_RESPONSE" "$ctl" && fail "our daemon declared a live peer dead"
+    [ "$(dp_sas "$d")" = "1 1" ] || fail "the pair went away while charon was alive"
     nsx hA ping -c 3 -i 0.2 -W 2 10.10.2.1 >>"$d/ping.log" 2>&1 || fail "pings lost while alive"
     # DPD ran both ways meanwhile: our R-U-THERE reached charon, and we acknowledged its own.
     grep -qE "parsed INFORMATIONAL_V1 request [0-9]+ \[ HASH N\(DPD\) \]" "$d/charon.log" ||
@@ -117,22 +119,17 @@ case_dpd() {
     log "SIGKILL to charon (pid $CHARON_PID)"
     local t0=$SECONDS
     kill -KILL "$CHARON_PID"
-    wait_log 30 "$d/control.log" "%CRYPTO-4-IKMP_NO_RESPONSE: peer 10\.99\.0\.2 did not answer 3 R-U-THERE: declared dead" "$CTL_PID"
+    wait_log 30 "$ctl" "%CRYPTO-4-IKMP_NO_RESPONSE: peer 10\.99\.0\.2 did not answer 3 R-U-THERE: declared dead" "$GW_CTL_PID"
     local took=$((SECONDS - t0))
     log "peer declared dead $took s after the kill"
     [ "$took" -le 19 ] || fail "the dead peer was detected after $took s, more than 10 + 3 x 2 + 3 s"
     local sas
-    sas=$(cl_dp_sas "$d")
+    sas=$(dp_sas "$d")
     [ "$sas" = "0 0" ] || fail "SAs left in our dataplane after the peer was declared dead (in out): $sas"
-    grep -q "peer dead (DPD)" "$d/control.log" || fail "our daemon did not log the SA deletion for DPD"
-    grep -E "IKMP_NO_RESPONSE|peer dead" "$d/control.log" | sed 's/^.*: \(%\|IPSEC\)/  ours:   \1/' >&2
+    grep -q "peer dead (DPD)" "$ctl" || fail "our daemon did not log the SA deletion for DPD"
+    grep -E "IKMP_NO_RESPONSE|peer dead" "$ctl" | sed 's/^.*: \(%\|IPSEC\)/  ours:   \1/' >&2
 }
 
-cl_topology
-failed=""
-for c in $CASES; do
-    declare -F "case_$c" >/dev/null || fail "unknown case '$c'"
-    if in_case "$c" "case_$c"; then log "PASS $c"; else failed="$failed $c"; log "FAIL $c"; fi
-done
-[ -z "$failed" ] || fail "cases failed:$failed"
-log "PASS"
+ike_topology
+# shellcheck disable=SC2086 # the case names
+run_cases -v $CASES

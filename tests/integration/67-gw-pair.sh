@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2031 # lib.sh's in_case sets LOGDIR for each case
 # Both ends ours (issue 3, proof item 10): two gateways, each ipsec-dataplane (af_packet) +
 # ipsec-control in its own namespace, bring the tunnel up with certificates and carry
 # traffic in plain ESP (IP protocol 50: no NAT between them, so no float to 4500).
@@ -30,11 +31,10 @@
 set -euo pipefail
 TEST_NAME=67-gw-pair
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../tools/ike_lab.sh
 source "$TOOLS/ike_lab.sh"
-need_root
-need_cmd ip ethtool ping tcpdump pki openssl
-need_dataplane
-[ -x "$CTL_BIN" ] || fail "ipsec-control not found at $CTL_BIN (run 'make build')"
+gw_need
+need_cmd tcpdump
 CASES=${CASES:-a-first b-first}
 TCP_BYTES=${TCP_BYTES:-$((10 * 1024 * 1024))}
 CAP_SNAPLEN=128 # headers are enough; keeps the captures of the TCP transfers small
@@ -50,119 +50,34 @@ make_pki() {
 topology() {
     local n
     for n in hA gw1 wan gw2 hB; do ns_add "$n"; done
-    veth hA ha0 "$MAC_HA" gw1 dp-in "$MAC_DP_IN"
-    veth gw1 dp-out "$MAC_DP_OUT" wan w1 02:00:00:00:98:01
-    veth gw2 dp-out 02:00:00:00:99:02 wan w2 02:00:00:00:98:02
-    veth gw2 dp-in 02:00:00:00:02:fe hB hb0 "$MAC_HB"
-    local g
-    for g in gw1 gw2; do
-        quiet_link "$g" dp-in
-        quiet_link "$g" dp-out
-    done
-    ip -n "$(ns wan)" link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0 ||
-        fail "cannot create the bridge"
-    nsx wan sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
-    nsx wan sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip -n "$(ns wan)" link set br0 up
-    ip -n "$(ns wan)" link set w1 master br0
-    ip -n "$(ns wan)" link set w2 master br0
-    host_link hA ha0
-    ip -n "$(ns hA)" addr add 10.10.1.1/24 dev ha0
-    ip -n "$(ns hA)" route add 10.10.2.0/24 via 10.10.1.254
-    host_link hB hb0
-    ip -n "$(ns hB)" addr add 10.10.2.1/24 dev hb0
-    ip -n "$(ns hB)" route add 10.10.1.0/24 via 10.10.2.254
+    gw_links gw1 wan w1 02:00:00:00:98:01
+    gw_links gw2 wan w2 02:00:00:00:98:02 hB hb0 "$MAC_HB" 02:00:00:00:02:fe 02:00:00:00:99:02
+    wan_bridge wan w1 w2
+    lan_host hA ha0 10.10.1.1/24 10.10.2.0/24 10.10.1.254
+    lan_host hB hb0 10.10.2.1/24 10.10.1.0/24 10.10.2.254
     log "topology up (prefix $PFX, work $WORK)"
 }
 
-# gw_config NAME OUTSIDE INSIDE PEER LOCAL_LAN REMOTE_LAN: DIR/NAME.toml.
+# gw_config NAME OUTSIDE INSIDE PEER LOCAL_LAN REMOTE_LAN: DIR/NAME.toml: isakmp identity
+# hostname, policy aes 256 / sha256 / rsa-sig / group 14, trustpoint with the CA and its CRL,
+# transform set esp-gcm 256, PFS group 14, a static crypto map toward PEER.
 gw_config() {
-    local name=$1 out=$2 in=$3 peer=$4 llan=$5 rlan=$6 d=$LOGDIR
-    cat >"$d/$name.toml" <<EOF
-hostname = "$name"
-domain = "example.net"
-[dataplane]
-eal = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "$PFX-$name"]
-lcores = { main = 0, workers = [1] }
-channel = "$d/$name-dp.sock"
-[[interface]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=dp-in,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["$in/24"]
-[[interface]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=dp-out,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["$out/24"]
-crypto_map = "vpn"
-[transform_set.gcm]
-esp = ["esp-gcm", "256"]
-[access_list]
-101 = [ { action = "permit", protocol = "ip", source = "$llan", destination = "$rlan" } ]
-[isakmp]
-identity = "hostname"
-[[isakmp.policy]]
-priority = 10
-encryption = "aes 256"
-hash = "sha256"
-authentication = "rsa-sig"
-group = 14
-lifetime = 86400
-[trustpoint.LAB]
-ca_certificates = ["$PKI/ca.pem"]
-certificate = "$PKI/$name.pem"
-private_key = "$PKI/$name.key"
-revocation_check = "crl"
-crl_file = "$PKI/ca.crl"
-[ctl]
-socket = "$d/$name-ctl.sock"
-[[crypto_map.vpn]]
-seq = 10
-type = "ipsec-isakmp"
-peer = "$peer"
-transform_set = "gcm"
-match_address = "101"
-pfs = "group14"
-lifetime = { seconds = 3600, kilobytes = 4608000 }
-EOF
-}
-
-# counts: "GW1_ENCAPS GW1_DECAPS GW2_ENCAPS GW2_DECAPS" from both dataplanes.
-counts() {
-    local g e dc out=""
-    for g in gw1 gw2; do
-        dp_counters "$LOGDIR/$g-dp.sock" "$LOGDIR/$g-counters.json"
-        read -r e dc < <("$PY" -c 'import json, sys
-c = json.load(open(sys.argv[1]))
-print(sum(s.get("encaps", 0) for s in c["sas"]), sum(s.get("decaps", 0) for s in c["sas"]))' "$LOGDIR/$g-counters.json")
-        out="$out $e $dc"
-    done
-    echo $out
+    local name=$1 d=$LOGDIR
+    gw_toml "$d/$name.toml" hostname="$name" channel="$d/$name-dp.sock" ctl="$d/$name-ctl.sock" \
+        outside="$2/24" inside="$3/24" peer="$4" src="$5" dst="$6" auth=rsa-sig p1="aes256 sha256 14" \
+        cas=ca cert="$name" crl=ca.crl ts=gcm esp="esp-gcm 256" pfs=group14
 }
 
 # same_counts WHEN: gw1's encaps = gw2's decaps and the reverse.
 same_counts() {
-    local e1 d1 e2 d2
-    read -r e1 d1 e2 d2 < <(counts)
+    local e1 d1
+    dp_sums "$LOGDIR/gw1-dp.sock" "$LOGDIR/gw1-counters.json"
+    e1=${DP_SUMS[0]} d1=${DP_SUMS[1]}
+    dp_sums "$LOGDIR/gw2-dp.sock" "$LOGDIR/gw2-counters.json"
+    local e2=${DP_SUMS[0]} d2=${DP_SUMS[1]}
     log "$1: gw1 encaps $e1 decaps $d1; gw2 encaps $e2 decaps $d2"
     [ "$e1" = "$d2" ] || fail "$1: gw1 encapsulated $e1 packets but gw2 decapsulated $d2"
     [ "$e2" = "$d1" ] || fail "$1: gw2 encapsulated $e2 packets but gw1 decapsulated $d1"
-}
-
-tcp_transfer() { # FROM TO ADDR PORT
-    local from=$1 to=$2 addr=$3 port=$4
-    start_bg "recv-$port" "$to" "$PY" "$TOOLS/tcp_xfer.py" recv --listen "$addr" --port "$port" --timeout 90
-    local rpid=$BG_PID
-    wait_log 10 "$LOGDIR/recv-$port.log" '^listening' "$rpid"
-    local sent got
-    sent=$(nsx "$from" timeout 120 "$PY" "$TOOLS/tcp_xfer.py" send --to "$addr" --port "$port" \
-        --bytes "$TCP_BYTES" --timeout 90 2>&1) || fail "TCP transfer $from -> $to ($addr) failed: $sent"
-    wait "$rpid" 2>/dev/null || true
-    got=$(grep '^bytes=' "$LOGDIR/recv-$port.log" || true)
-    [ -n "$got" ] || fail "TCP receiver in $to reported nothing: $(tail -2 "$LOGDIR/recv-$port.log")"
-    [ "$sent" = "$got" ] || fail "TCP transfer $from -> $to corrupted: sent '$sent', received '$got'"
-    log "TCP $from -> $to: $got"
 }
 
 # run_case FIRST NAME: FIRST (hA or hB) pings the other side first.
@@ -175,16 +90,13 @@ run_case() {
     fi
     gw_config gw1 10.99.0.1 10.10.1.254 10.99.0.2 10.10.1.0/24 10.10.2.0/24
     gw_config gw2 10.99.0.2 10.10.2.254 10.99.0.1 10.10.2.0/24 10.10.1.0/24
-    gw_run gw1 gw1 "$d/gw1.toml" "$d/gw1-dp.sock"
-    gw_run gw2 gw2 "$d/gw2.toml" "$d/gw2-dp.sock"
+    gw_run gw1 gw1 "$d/gw1.toml"
+    gw_run gw2 gw2 "$d/gw2.toml"
     capture_start wan w1 wan-all
     local capall=$CAP_PID
 
     log "$src pings $dst first: $starter should initiate"
-    local deadline=$((SECONDS + 40))
-    until nsx "$src" ping -c 1 -W 1 "$dst" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "no ping answer through the tunnel within 40 s"
-    done
+    ping_until 40 "$src" "$dst"
     local g
     for g in gw1 gw2; do
         wait_log 10 "$d/$g-control.log" "Crypto tunnel is UP"
@@ -208,24 +120,24 @@ run_case() {
     nsx hB ping -c 10 -i 0.2 -W 3 10.10.1.1 >"$d/ping-hB.log" 2>&1 || fail "hB -> hA pings lost: $(tail -2 "$d/ping-hB.log")"
     capture_stop "$cap"
     local esp udp
-    esp=$(tcpdump -r "$d/wan-ping.pcap" -nn "ip proto 50" 2>/dev/null | wc -l)
-    udp=$(tcpdump -r "$d/wan-ping.pcap" -nn "udp port 4500" 2>/dev/null | wc -l)
+    esp=$(pcap_count "$d/wan-ping.pcap" "ip proto 50")
+    udp=$(pcap_count "$d/wan-ping.pcap" "udp port 4500")
     log "pings 10/10 each way; on the wan link: $esp ESP frames (IP protocol 50), $udp UDP 4500"
     [ "$esp" = 40 ] || fail "$esp ESP (protocol 50) frames on the wan link for 20 echoes and 20 replies, not 40"
     local from1 from2
-    from1=$(tcpdump -r "$d/wan-ping.pcap" -nn "ip proto 50 and src host 10.99.0.1 and dst host 10.99.0.2" 2>/dev/null | wc -l)
-    from2=$(tcpdump -r "$d/wan-ping.pcap" -nn "ip proto 50 and src host 10.99.0.2 and dst host 10.99.0.1" 2>/dev/null | wc -l)
+    from1=$(pcap_count "$d/wan-ping.pcap" "ip proto 50 and src host 10.99.0.1 and dst host 10.99.0.2")
+    from2=$(pcap_count "$d/wan-ping.pcap" "ip proto 50 and src host 10.99.0.2 and dst host 10.99.0.1")
     [ "$from1/$from2" = 20/20 ] || fail "ESP frames gw1 -> gw2: $from1, gw2 -> gw1: $from2 (not 20 each)"
     same_counts "after the pings"
 
-    tcp_transfer hA hB 10.10.2.1 5001
-    tcp_transfer hB hA 10.10.1.1 5002
+    tcp_transfer hA hB 10.10.2.1 5001 "$TCP_BYTES" 90
+    tcp_transfer hB hA 10.10.1.1 5002 "$TCP_BYTES" 90
     same_counts "after the TCP transfers"
     capture_stop "$capall"
-    udp=$(tcpdump -r "$d/wan-all.pcap" -nn "udp port 4500" 2>/dev/null | wc -l)
+    udp=$(pcap_count "$d/wan-all.pcap" "udp port 4500")
     [ "$udp" = 0 ] || fail "$udp UDP 4500 frames on the wan link (no NAT here: nothing may float)"
     local ike
-    ike=$(tcpdump -r "$d/wan-all.pcap" -nn "udp port 500" 2>/dev/null | wc -l)
+    ike=$(pcap_count "$d/wan-all.pcap" "udp port 500")
     [ "$ike" -ge 9 ] || fail "only $ike IKE messages on UDP 500 (Main Mode 6 + Quick Mode 3 expected)"
     log "whole case on the wan link: $ike IKE messages on UDP 500, no UDP 4500"
     log "PASS $2"
@@ -236,9 +148,5 @@ case_b-first() { run_case hB b-first; }
 
 make_pki
 topology
-failed=""
-for c in $CASES; do
-    if in_case "$c" "case_$c"; then :; else failed="$failed $c"; fi
-done
-[ -z "$failed" ] || fail "cases failed:$failed"
-log "PASS"
+# shellcheck disable=SC2086 # the case names
+run_cases $CASES
