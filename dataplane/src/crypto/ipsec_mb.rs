@@ -144,11 +144,14 @@ impl EspCipher for ImbGcm {
         let mut aad = [0u8; 12];
         let aad_len = gcm_aad(esp, esn_hi, &mut aad);
         let nonce = self.nonce(esp);
-        let mut tag = [0u8; 16];
-        let payload = &mut esp[r.payload..r.icv];
-        // SAFETY: payload, nonce, aad and tag are live buffers of the lengths passed; the key
-        // block and manager are valid for the life of self; encryption is in place, which the
-        // library supports.
+        // The tag goes straight into the ICV field: the ICV is the last 16 bytes, right after
+        // the encrypted range, so the two pointers below address disjoint parts of `esp`.
+        let (payload, icv) = esp[r.payload..].split_at_mut(r.icv - r.payload);
+        debug_assert_eq!(icv.len(), 16);
+        // SAFETY: payload, nonce and aad are live buffers of the lengths passed, and icv holds
+        // the 16 bytes the library writes the tag into (EspRanges::of left exactly icv_len =
+        // 16 bytes after the payload); the key block and manager are valid for the life of
+        // self; encryption is in place, which the library supports.
         unsafe {
             dpdk_sys::shim_imb_gcm_enc(
                 self.mgr,
@@ -159,10 +162,9 @@ impl EspCipher for ImbGcm {
                 nonce.as_ptr(),
                 aad.as_ptr(),
                 aad_len as u64,
-                tag.as_mut_ptr(),
+                icv.as_mut_ptr(),
             )
         };
-        esp[r.icv..].copy_from_slice(&tag);
     }
 
     fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {

@@ -9,7 +9,7 @@ use super::params::Mode;
 use super::replay::ReplayError;
 use super::sa::Sa;
 use crate::packet::PacketBuf;
-use crate::pipeline::classify::parse_ip;
+use crate::pipeline::classify::{ipv4_tuple, parse_ip};
 use crate::pipeline::DropReason;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::wire::{esp, ipv4, ipv6, proto};
@@ -62,7 +62,8 @@ impl Sa {
             return Err(DropReason::Malformed);
         }
         let enc_len = ip_end - esp_off - hdr - self.icv_len;
-        if !enc_len.is_multiple_of(self.block_len) {
+        // block_len is a power of two (checked when the SA is built): a mask, not a division.
+        if enc_len & (self.block_len - 1) != 0 {
             return Err(DropReason::Malformed);
         }
         let outer_v6 = d[l3_off] >> 4 == 6;
@@ -145,18 +146,7 @@ impl Sa {
             }
         };
 
-        let info = parse_ip(pkt.data(), 0, ethertype)?;
-        if !self.inbound_policy.is_empty()
-            && !self.inbound_policy.iter().any(|s| {
-                s.matches(
-                    info.src(),
-                    info.dst(),
-                    info.protocol,
-                    info.sport,
-                    info.dport,
-                )
-            })
-        {
+        if !self.inbound_allows(pkt.data(), ethertype)? {
             return Err(DropReason::PolicyMismatch);
         }
         let c = &mut self.counters;
@@ -168,5 +158,32 @@ impl Sa {
         c.bytes += payload_len as u64;
         self.lifetime.on_bytes(c.bytes);
         Ok(())
+    }
+
+    /// The inbound policy check (RFC 4301 section 5.2) of the IP packet `ip`: true when it
+    /// matches one of the SA's selectors (mirrored), or when the SA has none. A malformed
+    /// packet is an error. IPv4 goes through the precomputed masks, IPv6 through the general
+    /// selectors.
+    #[inline]
+    fn inbound_allows(&self, ip: &[u8], ethertype: u16) -> Result<bool, DropReason> {
+        if ethertype == ETHERTYPE_IPV4 {
+            let (src, dst, protocol, sport, dport) = ipv4_tuple(ip)?;
+            return Ok(self.inbound_policy.is_empty()
+                || self
+                    .inbound_v4
+                    .iter()
+                    .any(|s| s.matches(src, dst, protocol, sport, dport)));
+        }
+        let info = parse_ip(ip, 0, ethertype)?;
+        Ok(self.inbound_policy.is_empty()
+            || self.inbound_policy.iter().any(|s| {
+                s.matches(
+                    info.src(),
+                    info.dst(),
+                    info.protocol,
+                    info.sport,
+                    info.dport,
+                )
+            }))
     }
 }

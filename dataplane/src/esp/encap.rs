@@ -132,27 +132,14 @@ impl Sa {
     fn write_outer(&mut self, d: &mut [u8], tos: u8, df: bool) {
         let total = d.len();
         let udp_at;
-        match (self.local, self.remote) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+        match (self.outer_v4, self.local, self.remote) {
+            // IPv4: the header prepared when the SA was built, see `ipv4::Template`.
+            (Some(t), _, _) => {
                 self.ip_id = self.ip_id.wrapping_add(1);
-                ipv4::Repr {
-                    src,
-                    dst,
-                    protocol: if self.udp.is_some() {
-                        proto::UDP
-                    } else {
-                        proto::ESP
-                    },
-                    payload_len: total - ipv4::MIN_HEADER_LEN,
-                    ttl: 64,
-                    dscp_ecn: tos,
-                    ident: self.ip_id,
-                    dont_frag: df,
-                }
-                .emit(d);
+                t.emit(d, tos, total as u16, self.ip_id, df);
                 udp_at = ipv4::MIN_HEADER_LEN;
             }
-            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            (None, IpAddr::V6(src), IpAddr::V6(dst)) => {
                 ipv6::Repr {
                     src,
                     dst,
@@ -168,7 +155,8 @@ impl Sa {
                 .emit(d);
                 udp_at = ipv6::HEADER_LEN;
             }
-            // SaParams with mixed outer families are refused when the SA is built.
+            // SaParams with mixed outer families are refused when the SA is built, and an
+            // IPv4 pair always has its template.
             _ => unreachable!("outer addresses of one family"),
         }
         if let Some(u) = self.udp {

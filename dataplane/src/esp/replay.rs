@@ -57,6 +57,7 @@ impl ReplayWindow {
 
     /// The full sequence number of a packet whose low 32 bits are `seq_lo`: without ESN the
     /// number itself; with ESN, the high half inferred as RFC 4303 appendix A.2.1 does.
+    #[inline]
     pub fn infer(&self, seq_lo: u32) -> u64 {
         if !self.esn {
             return seq_lo as u64;
@@ -104,6 +105,7 @@ impl ReplayWindow {
 
     /// Checks a packet before its ICV is verified. Returns its full sequence number.
     /// Sequence number 0 is never valid (the sender starts at 1).
+    #[inline]
     pub fn check(&self, seq_lo: u32) -> Result<u64, ReplayError> {
         let seq = self.infer(seq_lo);
         if self.size == 0 {
@@ -125,6 +127,7 @@ impl ReplayWindow {
     }
 
     /// Records a packet whose ICV verified (after a successful [`check`](Self::check)).
+    #[inline]
     pub fn accept(&mut self, seq: u64) {
         if self.size == 0 {
             self.top = self.top.max(seq);

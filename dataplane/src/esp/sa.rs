@@ -14,6 +14,58 @@ use super::replay::ReplayWindow;
 use crate::channel::SaCountersMsg;
 use crate::crypto::{Backend, CryptoError, EspCipher, Transform};
 use crate::pipeline::PeerPath;
+use crate::wire::{ipv4, proto};
+
+/// An IPv4 [`Selector`] as masks and ranges over host-order words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SelectorV4 {
+    src: u32,
+    src_mask: u32,
+    dst: u32,
+    dst_mask: u32,
+    protocol: u8,
+    sports: (u16, u16),
+    dports: (u16, u16),
+}
+
+fn mask4(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32) as u32)
+    }
+}
+
+impl SelectorV4 {
+    /// The selector when both its prefixes are IPv4.
+    fn of(s: &Selector) -> Option<SelectorV4> {
+        match (s.source.addr, s.destination.addr) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let (sm, dm) = (mask4(s.source.len), mask4(s.destination.len));
+                Some(SelectorV4 {
+                    src: u32::from(a) & sm,
+                    src_mask: sm,
+                    dst: u32::from(b) & dm,
+                    dst_mask: dm,
+                    protocol: s.protocol,
+                    sports: s.source_ports,
+                    dports: s.destination_ports,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Selector::matches`] for an IPv4 packet.
+    #[inline]
+    pub(super) fn matches(&self, src: u32, dst: u32, protocol: u8, sport: u16, dport: u16) -> bool {
+        src & self.src_mask == self.src
+            && dst & self.dst_mask == self.dst
+            && (self.protocol == 0 || self.protocol == protocol)
+            && (self.sports.0..=self.sports.1).contains(&sport)
+            && (self.dports.0..=self.dports.1).contains(&dport)
+    }
+}
 
 /// Why an SA could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +107,11 @@ pub struct Sa {
     /// Inbound only: what decrypted packets must match (the mirror images of the selectors,
     /// i.e. the peer's traffic toward us).
     pub(super) inbound_policy: Vec<Selector>,
+    /// The IPv4 entries of `inbound_policy` as masks and ranges, checked per packet without
+    /// building `IpAddr`s (a selector with an IPv6 side never matches an IPv4 packet).
+    pub(super) inbound_v4: Vec<SelectorV4>,
+    /// Tunnel mode over IPv4: the outer header's fixed part.
+    pub(super) outer_v4: Option<ipv4::Template>,
     /// Outbound CBC IVs: unpredictable, from a per-SA ChaCha stream seeded from the OS at
     /// install time (no syscall per packet).
     pub(super) iv_rng: ChaCha8Rng,
@@ -85,7 +142,21 @@ impl Sa {
         }
         debug_assert!(t.encryption.block_len().is_power_of_two());
         let cipher = backend.cipher(t, &params.keys.encryption, &params.keys.authentication)?;
-        let inbound_policy = params.selectors.iter().map(|s| s.mirror()).collect();
+        let inbound_policy: Vec<Selector> = params.selectors.iter().map(|s| s.mirror()).collect();
+        let inbound_v4 = inbound_policy.iter().filter_map(SelectorV4::of).collect();
+        let outer_v4 = match (params.local, params.remote) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => Some(ipv4::Template::new(
+                src,
+                dst,
+                64,
+                if params.udp_encap.is_some() {
+                    proto::UDP
+                } else {
+                    proto::ESP
+                },
+            )),
+            _ => None,
+        };
         Ok(Sa {
             spi: params.spi,
             direction: params.direction,
@@ -107,6 +178,8 @@ impl Sa {
             lifetime: LifetimeState::new(&params.lifetime, now),
             replay: ReplayWindow::new(params.replay_window, params.esn),
             inbound_policy,
+            inbound_v4,
+            outer_v4,
             iv_rng: ChaCha8Rng::from_entropy(),
             transform: t,
             crypto_map: params.crypto_map.clone(),

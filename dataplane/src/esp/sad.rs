@@ -17,7 +17,7 @@ use super::params::Direction;
 use super::sa::Sa;
 use crate::l3::route::IntHasher;
 use crate::packet::PacketBuf;
-use crate::pipeline::{DropReason, EncapError, PeerPath, WorkerId};
+use crate::pipeline::{DropReason, EncapError, Inbound, PeerPath, WorkerId};
 
 type IntMap<V> = HashMap<u32, V, BuildHasherDefault<IntHasher>>;
 
@@ -65,12 +65,21 @@ impl FastMod {
     }
 }
 
+/// Outbound SA ids below this are kept in a table indexed by the id (SA ids are dense: one
+/// per crypto-map entry); larger ones in a hash map.
+const DENSE_SA_IDS: u32 = 4096;
+
 /// One worker's SAs.
 pub struct SaShard {
     me: WorkerId,
     /// `key % workers`: the owner of an SPI or an SA id.
     owner: FastMod,
     inbound: IntMap<Box<Sa>>,
+    /// Outbound SAs with ids below [`DENSE_SA_IDS`], by id: every protected packet looks its
+    /// SA up, and an index is a bounds check and one load where a hash probe is a chain of
+    /// dependent ones. It grows to the largest id installed (a pointer per id).
+    outbound_dense: Vec<Option<Box<Sa>>>,
+    /// Outbound SAs with larger ids.
     outbound: IntMap<Box<Sa>>,
 }
 
@@ -80,6 +89,7 @@ impl SaShard {
             me,
             owner: FastMod::new(workers.max(1) as u32),
             inbound: IntMap::default(),
+            outbound_dense: Vec::new(),
             outbound: IntMap::default(),
         }
     }
@@ -88,6 +98,13 @@ impl SaShard {
     pub fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>> {
         match sa.direction {
             Direction::Inbound => self.inbound.insert(sa.spi, sa),
+            Direction::Outbound if sa.sa_id < DENSE_SA_IDS => {
+                let i = sa.sa_id as usize;
+                if self.outbound_dense.len() <= i {
+                    self.outbound_dense.resize_with(i + 1, || None);
+                }
+                self.outbound_dense[i].replace(sa)
+            }
             Direction::Outbound => self.outbound.insert(sa.sa_id, sa),
         }
     }
@@ -96,6 +113,8 @@ impl SaShard {
     pub fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
         if inbound {
             self.inbound.remove(&key)
+        } else if key < DENSE_SA_IDS {
+            self.outbound_dense.get_mut(key as usize)?.take()
         } else {
             self.outbound.remove(&key)
         }
@@ -105,14 +124,20 @@ impl SaShard {
         self.inbound.get_mut(&spi).map(|b| &mut **b)
     }
 
+    #[inline]
     pub fn outbound_sa(&mut self, sa_id: u32) -> Option<&mut Sa> {
-        self.outbound.get_mut(&sa_id).map(|b| &mut **b)
+        if sa_id < DENSE_SA_IDS {
+            self.outbound_dense.get_mut(sa_id as usize)?.as_deref_mut()
+        } else {
+            self.outbound.get_mut(&sa_id).map(|b| &mut **b)
+        }
     }
 
     /// Every SA of this shard.
     pub fn iter(&self) -> impl Iterator<Item = &Sa> {
         self.inbound
             .values()
+            .chain(self.outbound_dense.iter().flatten())
             .chain(self.outbound.values())
             .map(|b| &**b)
     }
@@ -121,12 +146,13 @@ impl SaShard {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Sa> {
         self.inbound
             .values_mut()
+            .chain(self.outbound_dense.iter_mut().flatten())
             .chain(self.outbound.values_mut())
             .map(|b| &mut **b)
     }
 
     pub fn len(&self) -> usize {
-        self.inbound.len() + self.outbound.len()
+        self.inbound.len() + self.outbound_dense.iter().flatten().count() + self.outbound.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,6 +194,30 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
         sa.decap(pkt, l3_off, esp_off)
     }
 
+    /// One hash lookup where `owner_of_spi` then `decap` made two.
+    #[inline]
+    fn inbound(
+        &mut self,
+        me: WorkerId,
+        pkt: &mut P,
+        l3_off: usize,
+        esp_off: usize,
+        spi: u32,
+        _udp: bool,
+    ) -> Inbound {
+        let owner = self.owner.of(spi) as WorkerId;
+        if owner != me {
+            return Inbound::Handoff(owner);
+        }
+        match self.inbound.get_mut(&spi) {
+            None => Inbound::Unknown,
+            Some(sa) => match sa.decap(pkt, l3_off, esp_off) {
+                Ok(()) => Inbound::Decapsulated,
+                Err(r) => Inbound::Drop(r),
+            },
+        }
+    }
+
     fn encap<F>(
         &mut self,
         pkt: &mut P,
@@ -179,8 +229,7 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
         F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>,
     {
         let sa = self
-            .outbound
-            .get_mut(&sa)
+            .outbound_sa(sa)
             .ok_or(EncapError::Drop(DropReason::NoSa))?;
         let path = match sa.path {
             Some(p) if p.epoch == epoch => p,
@@ -211,6 +260,76 @@ mod tests {
             }
         }
         assert_eq!(owner_of_sa(7, 2), 1);
+    }
+
+    #[test]
+    fn outbound_sas_with_dense_and_sparse_ids() {
+        use crate::crypto::{rustcrypto::RUSTCRYPTO, Encryption, Integrity, Transform};
+        use crate::esp::{Keys, Lifetime, Mode, SaParams};
+        let sa = |spi: u32, direction: Direction, sa_id: u32| {
+            let p = SaParams {
+                spi,
+                direction,
+                transform: Transform {
+                    encryption: Encryption::Null,
+                    integrity: Integrity::Sha1,
+                },
+                keys: Keys {
+                    encryption: vec![],
+                    authentication: vec![9; 20],
+                },
+                mode: Mode::Tunnel,
+                local: "192.0.2.1".parse().unwrap(),
+                remote: "192.0.2.2".parse().unwrap(),
+                selectors: vec![],
+                lifetime: Lifetime::default(),
+                replay_window: 64,
+                esn: false,
+                udp_encap: None,
+                crypto_map: "vpn".into(),
+                crypto_map_seq: 10,
+            };
+            Box::new(Sa::new(&p, sa_id, &RUSTCRYPTO, 0).unwrap())
+        };
+        let mut shard = SaShard::new(0, 1);
+        let ids = [0, 7, DENSE_SA_IDS - 1, DENSE_SA_IDS, 0xffff_fff0];
+        for (i, &id) in ids.iter().enumerate() {
+            assert!(shard
+                .insert(sa(0x100 + i as u32, Direction::Outbound, id))
+                .is_none());
+        }
+        assert!(shard.insert(sa(0x200, Direction::Inbound, 7)).is_none());
+        assert_eq!(shard.len(), ids.len() + 1);
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(shard.outbound_sa(id).map(|s| s.spi), Some(0x100 + i as u32));
+        }
+        assert!(shard.outbound_sa(8).is_none());
+        assert!(shard.outbound_sa(DENSE_SA_IDS + 1).is_none());
+        // a new SA for an id replaces the old one, in either table
+        let old = shard.insert(sa(0x300, Direction::Outbound, 7)).unwrap();
+        assert_eq!(old.spi, 0x101);
+        let old = shard
+            .insert(sa(0x301, Direction::Outbound, DENSE_SA_IDS))
+            .unwrap();
+        assert_eq!(old.spi, 0x103);
+        assert_eq!(shard.len(), ids.len() + 1);
+        let mut spis: Vec<u32> = shard.iter().map(|s| s.spi).collect();
+        spis.sort();
+        assert_eq!(spis, [0x100, 0x102, 0x104, 0x200, 0x300, 0x301]);
+        assert_eq!(shard.iter_mut().count(), 6);
+        assert_eq!(shard.remove(7, false).map(|s| s.spi), Some(0x300));
+        assert!(shard.remove(7, false).is_none());
+        assert!(shard.remove(9999, false).is_none());
+        assert_eq!(
+            shard.remove(DENSE_SA_IDS, false).map(|s| s.spi),
+            Some(0x301)
+        );
+        assert!(
+            shard.remove(7, true).is_none(),
+            "inbound SAs are keyed by SPI"
+        );
+        assert_eq!(shard.remove(0x200, true).map(|s| s.spi), Some(0x200));
+        assert_eq!(shard.len(), 3);
     }
 
     #[test]

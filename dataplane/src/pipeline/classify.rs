@@ -62,7 +62,7 @@ impl LocalAddrs {
 /// `IpAddr`s: an `IpAddr` is 17 bytes aligned to 1, and copying a struct of two of them made
 /// the compiler move them byte by byte and stall on the reloads, per packet. [`Self::src`]
 /// and [`Self::dst`] give them back as `IpAddr`s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IpInfo {
     src: u128,
     dst: u128,
@@ -149,16 +149,28 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 /// Reads the IP header starting at `l3_off` (IPv4 or IPv6 by `ethertype`).
-///
-/// Each family's parser builds the whole [`IpInfo`] in one expression: filling it in over
-/// several steps made the compiler store some fields byte by byte and read them back wider,
-/// a store-forwarding stall on every packet.
 #[inline(always)]
 pub fn parse_ip(frame: &[u8], l3_off: usize, ethertype: u16) -> Result<IpInfo, DropReason> {
+    let mut info = IpInfo::default();
+    parse_ip_into(frame, l3_off, ethertype, &mut info)?;
+    Ok(info)
+}
+
+/// [`parse_ip`] into a caller's [`IpInfo`]. The fast path keeps one per burst and lends it
+/// out: an `IpInfo` returned by value inside a `Result` or a [`Class`] was copied several
+/// times per packet, and those copies, wider than the stores that had filled the fields,
+/// stalled on store forwarding. On error `out` holds unspecified values.
+#[inline(always)]
+pub fn parse_ip_into(
+    frame: &[u8],
+    l3_off: usize,
+    ethertype: u16,
+    out: &mut IpInfo,
+) -> Result<(), DropReason> {
     let ip = frame.get(l3_off..).ok_or(DropReason::Malformed)?;
     match ethertype {
-        ETHERTYPE_IPV4 => parse_ipv4(ip, l3_off),
-        ETHERTYPE_IPV6 => parse_ipv6(ip, l3_off),
+        ETHERTYPE_IPV4 => parse_ipv4(ip, l3_off, out),
+        ETHERTYPE_IPV6 => parse_ipv6(ip, l3_off, out),
         _ => Err(DropReason::Unsupported),
     }
 }
@@ -190,30 +202,42 @@ fn wire_error(e: wire::Error) -> DropReason {
     }
 }
 
+/// The IPv4 5-tuple of the packet at the start of `ip`, with the checks [`parse_ip`] makes:
+/// (source, destination, protocol, source port, destination port), the ports as in
+/// [`IpInfo::sport`]. The inbound policy check of decapsulated packets needs nothing else.
 #[inline(always)]
-fn parse_ipv4(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
+pub fn ipv4_tuple(ip: &[u8]) -> Result<(u32, u32, u8, u16, u16), DropReason> {
     let p = ipv4::Packet::new_checked(ip).map_err(wire_error)?;
     let (hl, total, protocol) = (p.header_len(), p.total_len(), p.protocol());
-    // Ports are in the first fragment only; later fragments match the SPD with ports 0.
-    let first = p.frag_offset() == 0;
-    let (sport, dport) = ports(protocol, &ip[hl..total], first)?;
-    Ok(IpInfo {
-        l3_off,
-        l4_off: l3_off + hl,
-        ip_len: total,
-        src: u32::from(p.src()) as u128,
-        dst: u32::from(p.dst()) as u128,
-        v6: false,
-        protocol,
-        sport,
-        dport,
-        dont_fragment: p.dont_frag(),
-        fragment: p.is_fragment(),
-        ttl: p.ttl(),
-    })
+    let (sport, dport) = ports(protocol, &ip[hl..total], p.frag_offset() == 0)?;
+    Ok((be32(ip, 12), be32(ip, 16), protocol, sport, dport))
 }
 
-fn parse_ipv6(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
+#[inline(always)]
+fn parse_ipv4(ip: &[u8], l3_off: usize, out: &mut IpInfo) -> Result<(), DropReason> {
+    let p = ipv4::Packet::new_checked(ip).map_err(wire_error)?;
+    let (hl, total, protocol) = (p.header_len(), p.total_len(), p.protocol());
+    let frag = p.frag_word();
+    // Ports are in the first fragment only; later fragments match the SPD with ports 0.
+    let first = frag & 0x1fff == 0;
+    let (sport, dport) = ports(protocol, &ip[hl..total], first)?;
+    // Field by field, each store as wide as the later loads of that field.
+    out.l3_off = l3_off;
+    out.l4_off = l3_off + hl;
+    out.ip_len = total;
+    out.src = be32(ip, 12) as u128;
+    out.dst = be32(ip, 16) as u128;
+    out.v6 = false;
+    out.protocol = protocol;
+    out.sport = sport;
+    out.dport = dport;
+    out.dont_fragment = frag & ipv4::FLAG_DF != 0;
+    out.fragment = frag & (ipv4::FLAG_MF | 0x1fff) != 0;
+    out.ttl = ip[8];
+    Ok(())
+}
+
+fn parse_ipv6(ip: &[u8], l3_off: usize, out: &mut IpInfo) -> Result<(), DropReason> {
     let p = ipv6::Packet::new_checked(ip).map_err(wire_error)?;
     let (mut protocol, mut l4_off) = p.upper_layer().map_err(wire_error)?;
     let mut fragment = false;
@@ -228,7 +252,7 @@ fn parse_ipv6(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
     }
     // IPv6 fragments carry no ports in the SPD's view, first or not.
     let (sport, dport) = ports(protocol, &ip[l4_off..p.total_len()], !fragment)?;
-    Ok(IpInfo {
+    *out = IpInfo {
         l3_off,
         l4_off: l3_off + l4_off,
         ip_len: p.total_len(),
@@ -241,75 +265,105 @@ fn parse_ipv6(ip: &[u8], l3_off: usize) -> Result<IpInfo, DropReason> {
         dont_fragment: true,
         fragment,
         ttl: p.hop_limit(),
-    })
+    };
+    Ok(())
+}
+
+/// What [`classify_into`] found; the IP facts are in the [`IpInfo`] it filled. Small, so
+/// that it comes back in registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Slow path: hand to the main lcore.
+    Punt(PuntKind),
+    /// ESP for us, as [`Class::Esp`].
+    Esp { esp_off: u32, spi: u32, udp: bool },
+    /// An IP packet not for us, as [`Class::Transit`].
+    Transit,
+    /// Drop it, counted under this reason.
+    Drop(DropReason),
 }
 
 /// Classifies one Ethernet frame.
-#[inline(always)]
+#[inline]
 pub fn classify(frame: &[u8], local: &LocalAddrs) -> Class {
+    let mut ip = IpInfo::default();
+    match classify_into(frame, local, &mut ip) {
+        Kind::Punt(k) => Class::Punt(k),
+        Kind::Drop(r) => Class::Drop(r),
+        Kind::Transit => Class::Transit(ip),
+        Kind::Esp { esp_off, spi, udp } => Class::Esp {
+            ip,
+            esp_off: esp_off as usize,
+            spi,
+            udp,
+        },
+    }
+}
+
+/// [`classify`] for the fast path: the IP facts go into `ip` (meaningful after `Esp` and
+/// `Transit`), and only a small [`Kind`] is returned.
+#[inline(always)]
+pub fn classify_into(frame: &[u8], local: &LocalAddrs, ip: &mut IpInfo) -> Kind {
     if frame.len() < ETH_HLEN {
-        return Class::Drop(DropReason::Malformed);
+        return Kind::Drop(DropReason::Malformed);
     }
     let ethertype = be16(frame, 12);
     match ethertype {
-        ETHERTYPE_ARP => return Class::Punt(PuntKind::Arp),
+        ETHERTYPE_ARP => return Kind::Punt(PuntKind::Arp),
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {}
-        _ => return Class::Drop(DropReason::Unsupported),
+        _ => return Kind::Drop(DropReason::Unsupported),
     }
-    let ip = match parse_ip(frame, ETH_HLEN, ethertype) {
-        Ok(ip) => ip,
-        Err(reason) => return Class::Drop(reason),
-    };
+    if let Err(reason) = parse_ip_into(frame, ETH_HLEN, ethertype, ip) {
+        return Kind::Drop(reason);
+    }
     let for_us = local.contains(ip.dst());
     // IPv6 neighbour discovery goes to solicited-node / all-nodes multicast.
     if !for_us {
         if let IpAddr::V6(d) = ip.dst() {
             if d.is_multicast() {
                 return if ip.protocol == PROTO_ICMPV6 && (133..=137).contains(&ip.sport) {
-                    Class::Punt(PuntKind::Icmp)
+                    Kind::Punt(PuntKind::Icmp)
                 } else {
-                    Class::Drop(DropReason::LocalUnhandled)
+                    Kind::Drop(DropReason::LocalUnhandled)
                 };
             }
         }
-        return Class::Transit(ip);
+        return Kind::Transit;
     }
     if ip.fragment {
-        return Class::Drop(DropReason::Fragment);
+        return Kind::Drop(DropReason::Fragment);
     }
     let end = ip.l3_off + ip.ip_len;
     match ip.protocol {
         PROTO_ESP => {
             if ip.l4_off + 8 > end {
-                return Class::Drop(DropReason::Malformed);
+                return Kind::Drop(DropReason::Malformed);
             }
-            Class::Esp {
-                ip,
-                esp_off: ip.l4_off,
+            Kind::Esp {
+                esp_off: ip.l4_off as u32,
                 spi: be32(frame, ip.l4_off),
                 udp: false,
             }
         }
-        PROTO_UDP if ip.dport == PORT_IKE => Class::Punt(PuntKind::Ike),
+        PROTO_UDP if ip.dport == PORT_IKE => Kind::Punt(PuntKind::Ike),
         PROTO_UDP if ip.dport == PORT_NATT => {
             let payload = ip.l4_off + 8;
             if payload > end {
-                return Class::Drop(DropReason::Malformed);
+                return Kind::Drop(DropReason::Malformed);
             }
             match classify_natt(&frame[payload..end]) {
-                NattPayload::Keepalive => Class::Drop(DropReason::NattKeepalive),
-                NattPayload::Ike => Class::Punt(PuntKind::Ike),
-                NattPayload::Esp => Class::Esp {
-                    ip,
-                    esp_off: payload,
+                NattPayload::Keepalive => Kind::Drop(DropReason::NattKeepalive),
+                NattPayload::Ike => Kind::Punt(PuntKind::Ike),
+                NattPayload::Esp => Kind::Esp {
+                    esp_off: payload as u32,
                     spi: be32(frame, payload),
                     udp: true,
                 },
-                NattPayload::Invalid => Class::Drop(DropReason::Malformed),
+                NattPayload::Invalid => Kind::Drop(DropReason::Malformed),
             }
         }
-        PROTO_ICMP | PROTO_ICMPV6 => Class::Punt(PuntKind::Icmp),
-        _ => Class::Drop(DropReason::LocalUnhandled),
+        PROTO_ICMP | PROTO_ICMPV6 => Kind::Punt(PuntKind::Icmp),
+        _ => Kind::Drop(DropReason::LocalUnhandled),
     }
 }
 

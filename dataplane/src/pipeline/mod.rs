@@ -32,7 +32,7 @@ use std::net::IpAddr;
 
 use crate::packet::PacketBuf;
 
-pub use classify::{classify, Class, IpInfo, LocalAddrs, PuntKind};
+pub use classify::{classify, classify_into, Class, IpInfo, Kind, LocalAddrs, PuntKind};
 pub use counters::{CounterSnapshot, DropReason, LcoreCounters};
 
 /// Index of a port, as DPDK numbers them.
@@ -141,6 +141,19 @@ pub enum EncapError {
     Drop(DropReason),
 }
 
+/// What became of an ESP packet offered to [`SaShard::inbound`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// No SA has this SPI (this worker would own it): not ours.
+    Unknown,
+    /// Another worker owns the SPI.
+    Handoff(WorkerId),
+    /// Decapsulated: the buffer holds the inner IP packet.
+    Decapsulated,
+    /// Ours, and dropped for this reason.
+    Drop(DropReason),
+}
+
 /// The ESP side of a worker: its own SA shard plus the owner map of every SA.
 pub trait SaShard<P: PacketBuf> {
     /// The worker owning the inbound SA with this SPI (read from the SPI itself).
@@ -171,6 +184,46 @@ pub trait SaShard<P: PacketBuf> {
     ) -> Result<PeerPath, EncapError>
     where
         F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>;
+    /// The inbound path in one call, for worker `me`: the owner of `spi`, then, when it is
+    /// `me`, [`SaShard::decap`]. A shard overrides it to find the SA once rather than twice.
+    #[inline]
+    fn inbound(
+        &mut self,
+        me: WorkerId,
+        pkt: &mut P,
+        l3_off: usize,
+        esp_off: usize,
+        spi: u32,
+        udp: bool,
+    ) -> Inbound {
+        match self.owner_of_spi(spi) {
+            None => Inbound::Unknown,
+            Some(owner) if owner != me => Inbound::Handoff(owner),
+            Some(_) => match self.decap(pkt, l3_off, esp_off, udp) {
+                Ok(()) => Inbound::Decapsulated,
+                Err(r) => Inbound::Drop(r),
+            },
+        }
+    }
+}
+
+/// The last next hop [`Pipeline`] resolved for a destination (route, port, neighbour), kept
+/// for the next packets to the same address: decapsulated traffic mostly goes to a few hosts,
+/// and a burst to one of them then costs one route and one neighbour lookup rather than one
+/// per packet. It stands for `epoch`, as [`PeerPath`] does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HopCache {
+    entry: Option<(IpAddr, PeerPath)>,
+}
+
+impl HopCache {
+    #[inline]
+    fn get(&self, dst: IpAddr, epoch: u64) -> Option<PeerPath> {
+        match self.entry {
+            Some((d, p)) if d == dst && p.epoch == epoch => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// Requests from a worker to the main lcore (through a ring; never blocks, may drop).
@@ -195,6 +248,9 @@ pub struct Context<'a, R, N, S, P, Q> {
     /// `routes.epoch() + neighbours.epoch()`, read once per poll iteration (both only grow,
     /// so the sum changes whenever either does): the epoch of valid [`PeerPath`]s.
     pub path_epoch: u64,
+    /// The last next hop of a forwarded packet. Start each poll iteration with
+    /// `HopCache::default()` (the worker builds a new `Context` per iteration).
+    pub hop_cache: HopCache,
 }
 
 impl<R: Routes, N: Neighbours, S, P, Q> Context<'_, R, N, S, P, Q> {
@@ -225,12 +281,16 @@ impl Pipeline {
         let role = cx.ports.get(rx_port as usize).map(|p| p.role);
         cx.counters.rx.add(pkts.len() as u64);
         prefetch::burst(pkts);
+        let mut ip = IpInfo::default();
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            *v = match role {
-                Some(role) => Self::one(cx, role, pkt),
+            // Counted from the value, not read back from `v`: the verdict is stored in pieces,
+            // and one wide load of them right after stalls on store forwarding.
+            let verdict = match role {
+                Some(role) => Self::one(cx, role, pkt, &mut ip),
                 None => Verdict::Drop(DropReason::Unsupported),
             };
-            Self::count(cx.counters, *v);
+            Self::count(cx.counters, verdict);
+            *v = verdict;
         }
     }
 
@@ -250,17 +310,20 @@ impl Pipeline {
     {
         cx.counters.handoff_in.add(pkts.len() as u64);
         prefetch::burst(pkts);
+        let mut ip = IpInfo::default();
         for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            *v = match Self::one(cx, PortRole::Inside, pkt) {
+            let verdict = match Self::one(cx, PortRole::Inside, pkt, &mut ip) {
                 // An owner never hands back: a second handoff means the owner maps disagree
                 // (an SA moved while in flight); drop rather than loop.
                 Verdict::Handoff(_) => Verdict::Drop(DropReason::UnknownSpi),
                 v => v,
             };
-            Self::count(cx.counters, *v);
+            Self::count(cx.counters, verdict);
+            *v = verdict;
         }
     }
 
+    #[inline(always)]
     pub(crate) fn count(c: &LcoreCounters, v: Verdict) {
         match v {
             Verdict::Drop(r) => c.count_drop(r),
@@ -272,10 +335,14 @@ impl Pipeline {
         }
     }
 
+    /// One frame; `ip` is scratch space for its IP facts (one per burst, see
+    /// [`classify_into`]).
+    #[inline(always)]
     fn one<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,
+        ip: &mut IpInfo,
     ) -> Verdict
     where
         P: PacketBuf,
@@ -285,29 +352,28 @@ impl Pipeline {
         A: SaShard<P>,
         Q: SlowPathRequests,
     {
-        match classify(pkt.data(), cx.local) {
-            Class::Punt(kind) => Verdict::Punt(kind),
-            Class::Drop(reason) => Verdict::Drop(reason),
-            Class::Esp {
-                ip,
-                esp_off,
-                spi,
-                udp,
-            } => match cx.sas.owner_of_spi(spi) {
-                None => Verdict::Drop(DropReason::UnknownSpi),
-                Some(owner) if owner != cx.me => Verdict::Handoff(owner),
-                Some(_) => {
-                    if let Err(reason) = cx.sas.decap(pkt, ip.l3_off, esp_off, udp) {
-                        return Verdict::Drop(reason);
+        match classify_into(pkt.data(), cx.local, ip) {
+            Kind::Punt(kind) => Verdict::Punt(kind),
+            Kind::Drop(reason) => Verdict::Drop(reason),
+            Kind::Esp { esp_off, spi, udp } => {
+                let l3_off = ip.l3_off;
+                match cx
+                    .sas
+                    .inbound(cx.me, pkt, l3_off, esp_off as usize, spi, udp)
+                {
+                    Inbound::Unknown => Verdict::Drop(DropReason::UnknownSpi),
+                    Inbound::Handoff(owner) => Verdict::Handoff(owner),
+                    Inbound::Drop(reason) => Verdict::Drop(reason),
+                    Inbound::Decapsulated => {
+                        cx.counters.decaps.inc();
+                        Self::forward_ip(cx, pkt, false)
                     }
-                    cx.counters.decaps.inc();
-                    Self::forward_ip(cx, pkt, false)
                 }
-            },
+            }
             // Transport-mode ESP between two protected hosts passes through us addressed to
             // the far host: it is ours when its SPI is one of our inbound SAs.
             // (Any port: a handed-off frame is processed as if from the inside.)
-            Class::Transit(ip)
+            Kind::Transit
                 if ip.protocol == classify::PROTO_ESP
                     && !ip.fragment
                     && ip.l4_off + 8 <= ip.l3_off + ip.ip_len =>
@@ -319,20 +385,19 @@ impl Pipeline {
                     d[ip.l4_off + 2],
                     d[ip.l4_off + 3],
                 ]);
-                match cx.sas.owner_of_spi(spi) {
-                    Some(owner) if owner != cx.me => Verdict::Handoff(owner),
-                    Some(_) => {
-                        if let Err(reason) = cx.sas.decap(pkt, ip.l3_off, ip.l4_off, false) {
-                            return Verdict::Drop(reason);
-                        }
+                let (l3_off, l4_off) = (ip.l3_off, ip.l4_off);
+                match cx.sas.inbound(cx.me, pkt, l3_off, l4_off, spi, false) {
+                    Inbound::Handoff(owner) => Verdict::Handoff(owner),
+                    Inbound::Drop(reason) => Verdict::Drop(reason),
+                    Inbound::Decapsulated => {
                         cx.counters.decaps.inc();
                         Self::forward_ip(cx, pkt, false)
                     }
                     // someone else's ESP: ordinary transit
-                    None => Self::transit(cx, role, pkt, &ip),
+                    Inbound::Unknown => Self::transit(cx, role, pkt, ip),
                 }
             }
-            Class::Transit(ip) => Self::transit(cx, role, pkt, &ip),
+            Kind::Transit => Self::transit(cx, role, pkt, ip),
         }
     }
 
@@ -527,19 +592,30 @@ impl Pipeline {
         let Some(dst) = l2::ip_destination(pkt.data()) else {
             return Verdict::Drop(DropReason::Malformed);
         };
+        // The same checks as the lookups below, in the same order, on the cached answer.
+        if let Some(path) = cx.hop_cache.get(dst, cx.path_epoch) {
+            if decrement_ttl && !l2::decrement_ttl(pkt.data_mut()) {
+                return Verdict::Drop(DropReason::TtlExpired);
+            }
+            if pkt.len() > path.mtu as usize {
+                return Verdict::Drop(DropReason::TooBig);
+            }
+            return Self::push_ethernet(pkt, &path);
+        }
         let Some(hop) = cx.routes.lookup(dst) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
         if decrement_ttl && !l2::decrement_ttl(pkt.data_mut()) {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        Self::finish(cx, pkt, hop)
+        Self::finish(cx, pkt, dst, hop)
     }
 
     /// Neighbour lookup and Ethernet header for an IP packet leaving by `hop`.
     fn finish<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         pkt: &mut P,
+        dst: IpAddr,
         hop: NextHop,
     ) -> Verdict
     where
@@ -560,10 +636,15 @@ impl Pipeline {
             cx.requests.resolve(hop.port, hop.via);
             return Verdict::Drop(DropReason::NoNeighbour);
         };
-        if !l2::push_ethernet(pkt, mac, port.mac) {
-            return Verdict::Drop(DropReason::NoRoom);
-        }
-        Verdict::Tx(hop.port)
+        let path = PeerPath {
+            epoch: cx.path_epoch,
+            port: hop.port,
+            mtu: port.mtu,
+            dst_mac: mac,
+            src_mac: port.mac,
+        };
+        cx.hop_cache.entry = Some((dst, path));
+        Self::push_ethernet(pkt, &path)
     }
 }
 

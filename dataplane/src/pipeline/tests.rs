@@ -215,6 +215,7 @@ fn bypass_is_routed_protect_without_sa_is_dropped_never_leaked() {
         requests: &mut req,
         counters: &counters,
         path_epoch: 0,
+        hop_cache: Default::default(),
     };
     let mut io = MemIo::new(2);
     let mut st = Staging::new(2, 1, worker::BURST);
@@ -296,6 +297,7 @@ fn slow_path_frames_are_punted_to_main() {
         requests: &mut req,
         counters: &counters,
         path_epoch: 0,
+        hop_cache: Default::default(),
     };
     let mut io = MemIo::new(2);
     let mut st = Staging::new(2, 1, worker::BURST);

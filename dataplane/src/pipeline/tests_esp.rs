@@ -64,6 +64,7 @@ impl Gateway {
             requests: &mut self.requests,
             counters: &self.counters,
             path_epoch: 0,
+            hop_cache: Default::default(),
         };
         poll_once(&mut cx, &mut self.io, &mut self.staging)
     }

@@ -79,6 +79,7 @@ where
             requests: &mut self.requests,
             counters: &self.counters,
             path_epoch: 0,
+            hop_cache: Default::default(),
         };
         poll_once(&mut cx, io, st)
     }

@@ -45,19 +45,19 @@ pub mod proto {
     pub const NO_NEXT: u8 = 59;
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
-#[inline]
+#[inline(always)]
 pub(crate) fn set_u16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
-#[inline]
+#[inline(always)]
 pub(crate) fn set_u32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
