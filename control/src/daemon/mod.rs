@@ -64,6 +64,9 @@ const QM_LINGER: Duration = Duration::from_secs(30);
 const REAUTH_PERCENT: u32 = 90;
 /// Seconds between R-U-THERE retries.
 const DPD_RETRY: Duration = Duration::from_secs(2);
+/// How often the CRLs are checked for one due for refresh (the cache refreshes a CRL before
+/// its nextUpdate; a fetch failure keeps the one held while it is valid).
+const CRL_CHECK: Duration = Duration::from_secs(60);
 /// First conn-id of IPsec SAs (IOS numbers them apart from ISAKMP SAs).
 const FIRST_IPSEC_CONN_ID: u32 = 2001;
 
@@ -138,6 +141,8 @@ pub struct Daemon<L: Link> {
     next_conn_id: u32,
     next_ipsec_conn_id: u32,
     next_dynamic_sa_id: u32,
+    /// When the CRLs are next checked for a refresh (before their nextUpdate).
+    next_crl_check: Option<Instant>,
 }
 
 fn random_u32() -> u32 {
@@ -202,6 +207,7 @@ impl<L: Link> Daemon<L> {
             stats: Stats::default(),
             next_conn_id: 1,
             next_ipsec_conn_id: FIRST_IPSEC_CONN_ID,
+            next_crl_check: None,
         }
     }
 
@@ -1270,6 +1276,10 @@ impl<L: Link> Daemon<L> {
             self.delete_child_notify(spi, "rekeyed");
         }
         self.retire_adopted(now);
+        if self.next_crl_check.is_none_or(|t| now >= t) {
+            self.next_crl_check = Some(now + CRL_CHECK);
+            self.refresh_crls();
+        }
     }
 
     fn tick_p1(&mut self, p1: &mut Phase1, now: Instant) -> bool {
@@ -1422,6 +1432,19 @@ impl<L: Link> Daemon<L> {
                     }
                 }
                 true
+            }
+        }
+    }
+
+    /// Refreshes the CRLs that are due, in every local address's trust store (each holds
+    /// its own cache), logging what was renewed.
+    fn refresh_crls(&mut self) {
+        let now = std::time::SystemTime::now();
+        for creds in self.policy.credentials.values() {
+            for (issuer, r) in creds.store.refresh_crls(now) {
+                if let Ok(what) = r {
+                    log::info!("%PKI-6-CRL_UPDATE: CRL of {issuer} refreshed ({what})");
+                }
             }
         }
     }
