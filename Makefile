@@ -9,7 +9,8 @@ APT_PACKAGES := build-essential pkg-config clang libclang-dev \
 	dpdk libdpdk-dev dpdk-dev dpdk-doc libpcap-dev libssl-dev openssl \
 	iproute2 iputils-ping tcpdump tshark python3-scapy python3-cryptography \
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins \
-	libstrongswan-extra-plugins netcat-openbsd procps psmisc kmod nftables
+	libstrongswan-extra-plugins netcat-openbsd procps psmisc kmod nftables \
+	ethtool curl util-linux systemd
 
 .PHONY: all deps build test unit-test integration-test demo bench lint fmt clean install
 
