@@ -610,21 +610,7 @@ impl<L: Link> Daemon<L> {
                         false
                     }
                 }
-                Step::Retransmit(st, out) => {
-                    self.send(l, r, out);
-                    q.state = Some(QuickState::I1(st));
-                    true
-                }
-                Step::Ignored(st, rej) => {
-                    q.state = Some(QuickState::I1(st));
-                    self.send_rejection(l, r, rej);
-                    true
-                }
-                Step::Failed(rej) => {
-                    self.stats.quick_failed += 1;
-                    self.send_rejection(l, r, rej);
-                    false
-                }
+                other => self.quick_not_advanced(other, QuickState::I1, &mut q, (l, r)),
             },
             Some(QuickState::I3(st)) => {
                 if let Some(out) = st.on_retransmit(&d.message) {
@@ -638,27 +624,42 @@ impl<L: Link> Daemon<L> {
                     self.install_child(child, &q, false, true, p1.peer, now);
                     false
                 }
-                Step::Retransmit(st, out) => {
-                    self.send(l, r, out);
-                    q.state = Some(QuickState::R2(st));
-                    true
-                }
-                Step::Ignored(st, rej) => {
-                    q.state = Some(QuickState::R2(st));
-                    self.send_rejection(l, r, rej);
-                    true
-                }
-                Step::Failed(rej) => {
-                    self.stats.quick_failed += 1;
-                    self.send_rejection(l, r, rej);
-                    false
-                }
+                other => self.quick_not_advanced(other, QuickState::R2, &mut q, (l, r)),
             },
             None => false,
         };
         p1.last_heard = now;
         if keep {
             p1.quick.insert(mid, q);
+        }
+    }
+
+    /// A Quick Mode message that did not advance the exchange: answer a retransmission,
+    /// notify a refusal; false when the exchange is over.
+    fn quick_not_advanced<S, N>(
+        &mut self,
+        step: Step<S, N>,
+        wrap: fn(S) -> QuickState,
+        q: &mut Quick,
+        (l, r): (SocketAddr, SocketAddr),
+    ) -> bool {
+        match step {
+            Step::Next(..) => unreachable!("the caller handles an accepted message"),
+            Step::Retransmit(st, out) => {
+                self.send(l, r, out);
+                q.state = Some(wrap(st));
+                true
+            }
+            Step::Ignored(st, rej) => {
+                q.state = Some(wrap(st));
+                self.send_rejection(l, r, rej);
+                true
+            }
+            Step::Failed(rej) => {
+                self.stats.quick_failed += 1;
+                self.send_rejection(l, r, rej);
+                false
+            }
         }
     }
 
