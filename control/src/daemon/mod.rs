@@ -741,12 +741,8 @@ impl<L: Link> Daemon<L> {
             return;
         }
         self.send(l, r, resp.qm2);
-        let rekey_of = self
-            .children
-            .current
-            .get(&sa_id)
-            .copied()
-            .filter(|_| matches!(origin, Origin::Static(_) | Origin::Dynamic(_)));
+        // the peer rekeying: the pair that holds this SA id now
+        let rekey_of = self.children.current.get(&sa_id).copied();
         p1.quick.insert(
             mid,
             Quick {
