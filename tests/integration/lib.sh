@@ -41,6 +41,8 @@ GW6=2001:db8:99::1 SG6=2001:db8:99::2
 
 _PIDS=()
 _NAMESPACES=()
+# capture pid -> its pcap file (capture_start, capture_stop)
+declare -A _CAP_FILES=()
 _CLEANUPS=()
 
 log() { printf '[%s %s] %s\n' "$(date -u +%T)" "${TEST_NAME:-lib}" "$*" >&2; }
@@ -302,13 +304,32 @@ capture_start() {
     start_bg "cap-$name" "$n" tcpdump -i "$ifc" -s "${CAP_SNAPLEN:-0}" -B 32768 -U -n \
         -w "${LOGDIR:-$WORK}/$name.pcap" $filter
     CAP_PID=$BG_PID
+    _CAP_FILES[$CAP_PID]=${LOGDIR:-$WORK}/$name.pcap
     wait_log 10 "${LOGDIR:-$WORK}/cap-$name.log" 'listening on' "$CAP_PID"
 }
 
 # capture_stop PID: stop tcpdump so that its pcap is complete.
+# capture_stop PID: stop a capture once it has written what it received. tcpdump drops what
+# is still in its kernel buffer when it is interrupted ("10 received by filter", "8
+# captured"), so wait until its pcap file has not grown for half a second (at most 10 s).
 capture_stop() {
+    local pid=$1 f size last=-1 stable=0
     sleep 0.3
-    stop_pid "$1" INT
+    f=${_CAP_FILES[$pid]:-}
+    if [ -n "$f" ]; then
+        for _ in $(seq 100); do
+            size=$(stat -c %s "$f" 2>/dev/null || echo 0)
+            if [ "$size" = "$last" ]; then
+                stable=$((stable + 1))
+                [ "$stable" -ge 5 ] && break
+            else
+                stable=0
+                last=$size
+            fi
+            sleep 0.1
+        done
+    fi
+    stop_pid "$pid" INT
 }
 
 # ipsec-dataplane and ipsec-dpctl, as `make build` leaves them (override with env).
