@@ -172,6 +172,27 @@ reverse_route = true
     )
 }
 
+/// A hub at HUB with LAN 10.2.0.0/24 and a dynamic map accepting spokes' LANs inside
+/// 10.128.0.0/9.
+fn hub(extra_isakmp: &str) -> Daemon<Sad> {
+    daemon(config(
+        HUB,
+        "10.2.0.1/24",
+        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
+        extra_isakmp,
+    ))
+}
+
+/// Spoke `i`: 192.0.2.(10 + i), LAN 10.128.i.0/24, a static map toward the hub.
+fn spoke(i: u8) -> Daemon<Sad> {
+    daemon(config(
+        &format!("192.0.2.{}", 10 + i),
+        &format!("10.128.{i}.1/24"),
+        &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
+        "",
+    ))
+}
+
 pub(super) fn daemon(cfg: IkeConfig) -> Daemon<Sad> {
     Daemon::new(Sad::default(), GatewayPolicy::new(&cfg).unwrap())
 }
@@ -452,23 +473,9 @@ fn dpd_declares_a_silent_peer_dead_and_clears_its_sas() {
 
 #[test]
 fn a_hub_with_a_dynamic_map_gives_each_spoke_its_own_sa_id_and_spd_rule() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "",
-    ));
+    let mut hub = hub("");
     let first_dyn = hub.policy.first_dynamic_sa_id;
-    let mut spokes: Vec<Daemon<Sad>> = (0..3)
-        .map(|i| {
-            daemon(config(
-                &format!("192.0.2.{}", 10 + i),
-                &format!("10.128.{i}.1/24"),
-                &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
-                "",
-            ))
-        })
-        .collect();
+    let mut spokes: Vec<Daemon<Sad>> = (0..3).map(spoke).collect();
     let now = Instant::now();
     for s in spokes.iter_mut() {
         bring_up(s, &mut hub, now);
@@ -510,12 +517,7 @@ fn a_hub_with_a_dynamic_map_gives_each_spoke_its_own_sa_id_and_spd_rule() {
 
 #[test]
 fn a_spoke_rekeying_keeps_its_sa_id_at_the_hub() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "",
-    ));
+    let mut hub = hub("");
     let mut spoke = daemon(config(
         SPOKE,
         "10.128.0.1/24",
@@ -535,20 +537,10 @@ fn a_spoke_rekeying_keeps_its_sa_id_at_the_hub() {
 
 #[test]
 fn the_admission_limit_refuses_mm1_beyond_it() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "call_admission_limit = 2",
-    ));
+    let mut hub = hub("call_admission_limit = 2");
     let now = Instant::now();
     for i in 0..4 {
-        let mut s = daemon(config(
-            &format!("192.0.2.{}", 10 + i),
-            &format!("10.128.{i}.1/24"),
-            &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
-            "",
-        ));
+        let mut s = spoke(i);
         s.on_acquire(s.policy.statics[0].sa_id, None, None, None, now);
         for d in std::mem::take(&mut s.link.out) {
             hub.on_ike(
@@ -654,12 +646,7 @@ fn a_restarted_control_adopts_the_sas_and_replaces_them_at_their_soft_lifetime()
 
 #[test]
 fn a_restarted_hub_rebuilds_the_spd_rules_of_its_spokes() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "",
-    ));
+    let mut hub = hub("");
     let mut spoke = daemon(config(
         SPOKE,
         "10.128.0.1/24",
@@ -687,12 +674,7 @@ fn a_restarted_hub_rebuilds_the_spd_rules_of_its_spokes() {
 
 #[test]
 fn a_spoke_behind_a_nat_floats_to_4500_and_sends_keepalives() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "",
-    ));
+    let mut hub = hub("");
     let mut spoke = daemon(config(
         SPOKE,
         "10.128.0.1/24",
@@ -807,22 +789,8 @@ fn the_initiator_re_authenticates_phase_1_before_it_expires_and_keeps_the_sas() 
 
 #[test]
 fn a_hub_steps_many_main_modes_at_once_with_the_same_outcome() {
-    let mut hub = daemon(config(
-        HUB,
-        "10.2.0.1/24",
-        &dynamic_map("10.2.0.0/16", "10.128.0.0/9"),
-        "",
-    ));
-    let mut spokes: Vec<Daemon<Sad>> = (0..8)
-        .map(|i| {
-            daemon(config(
-                &format!("192.0.2.{}", 10 + i),
-                &format!("10.128.{i}.1/24"),
-                &static_map(HUB, &format!("10.128.{i}.0/24"), "10.2.0.0/24", 3600),
-                "",
-            ))
-        })
-        .collect();
+    let mut hub = hub("");
+    let mut spokes: Vec<Daemon<Sad>> = (0..8).map(spoke).collect();
     let now = Instant::now();
     for s in spokes.iter_mut() {
         s.on_acquire(s.policy.statics[0].sa_id, None, None, None, now);
