@@ -9,6 +9,7 @@ use dataplane::wire::{ipv4, ipv6, proto, udp};
 use super::informational::{self, InfoEvent};
 use super::main_mode::{Phase1Sa, Rejection, Step};
 use super::phase2::{Phase2Policy, Proxies, TransformSet};
+use super::proposal::Phase1Policy;
 use super::quick_mode::{ChildSa, QmI1Sent, QmResponse, QuickModeInitiator, QuickModeResponder};
 use super::tests::{established_pair, established_pair_nat, p1_policy};
 use super::Error;
@@ -244,6 +245,21 @@ fn tunnel_sel() -> Selector {
 
 // --- exchanges ---------------------------------------------------------------------------
 
+/// The phase 1 suite most tests run under (aes, sha, group 2).
+fn aes_sha1_p1() -> Phase1Policy {
+    p1_policy(IkeCipher::Aes128, HashAlg::Sha1, DhGroup::Modp1024)
+}
+
+/// One transform set, `S`: esp-aes esp-sha-hmac in tunnel mode.
+fn aes_sha1_tunnel() -> Vec<TransformSet> {
+    vec![ts(
+        "S",
+        Encryption::AesCbc128,
+        Integrity::Sha1,
+        Mode::Tunnel,
+    )]
+}
+
 #[test]
 fn ios_reference_3des_md5_tunnel() {
     let (sa_i, sa_r) = established_pair(p1_policy(
@@ -359,11 +375,7 @@ fn des_sha1_with_ipv6_proxies_and_esp_null() {
 
 #[test]
 fn every_cbc_transform_interoperates() {
-    let (sa_i, sa_r) = established_pair(p1_policy(
-        IkeCipher::Aes128,
-        HashAlg::Sha1,
-        DhGroup::Modp1024,
-    ));
+    let (sa_i, sa_r) = established_pair(aes_sha1_p1());
     for e in [
         Encryption::AesCbc128,
         Encryption::AesCbc192,
@@ -387,11 +399,7 @@ fn every_cbc_transform_interoperates() {
 
 #[test]
 fn responder_picks_by_its_own_transform_set_order() {
-    let (sa_i, sa_r) = established_pair(p1_policy(
-        IkeCipher::Aes128,
-        HashAlg::Sha1,
-        DhGroup::Modp1024,
-    ));
+    let (sa_i, sa_r) = established_pair(aes_sha1_p1());
     let a = ts(
         "AES",
         Encryption::AesCbc256,
@@ -486,17 +494,8 @@ fn notify_of(sa: &Phase1Sa, r: &Rejection) -> NotifyType {
 
 #[test]
 fn proxy_id_mismatch_is_refused_with_invalid_id_information() {
-    let (sa_i, sa_r) = established_pair(p1_policy(
-        IkeCipher::Aes128,
-        HashAlg::Sha1,
-        DhGroup::Modp1024,
-    ));
-    let sets = vec![ts(
-        "S",
-        Encryption::AesCbc128,
-        Integrity::Sha1,
-        Mode::Tunnel,
-    )];
+    let (sa_i, sa_r) = established_pair(aes_sha1_p1());
+    let sets = aes_sha1_tunnel();
     let (pi, _) = policies(sets.clone(), tunnel_sel());
     let (_, pr) = policies(sets.clone(), sel("10.1.0.0/24", "10.3.0.0/24"));
     let (_, qm1) = QuickModeInitiator::start(&sa_i, &pi, SPI_I, MID).unwrap();
@@ -536,17 +535,8 @@ fn proxy_id_mismatch_is_refused_with_invalid_id_information() {
 
 #[test]
 fn dynamic_map_accepts_proxies_inside_its_ranges() {
-    let (sa_i, sa_r) = established_pair(p1_policy(
-        IkeCipher::Aes128,
-        HashAlg::Sha1,
-        DhGroup::Modp1024,
-    ));
-    let sets = vec![ts(
-        "S",
-        Encryption::AesCbc128,
-        Integrity::Sha1,
-        Mode::Tunnel,
-    )];
+    let (sa_i, sa_r) = established_pair(aes_sha1_p1());
+    let sets = aes_sha1_tunnel();
     let (pi, _) = policies(sets.clone(), tunnel_sel());
     // Entry 10: a static entry for someone else; entry 65535: the dynamic map, whose second
     // range (our 10.2.0.0/16 to anything in 10/8) contains the initiator's proxies.
@@ -583,11 +573,7 @@ fn dynamic_map_accepts_proxies_inside_its_ranges() {
 
 #[test]
 fn bad_hashes_are_dropped_and_retransmissions_answered() {
-    let (sa_i, sa_r) = established_pair(p1_policy(
-        IkeCipher::Aes128,
-        HashAlg::Sha1,
-        DhGroup::Modp1024,
-    ));
+    let (sa_i, sa_r) = established_pair(aes_sha1_p1());
     let sets = vec![ts(
         "S",
         Encryption::TripleDes,
@@ -637,12 +623,7 @@ fn nat_t_gives_udp_encapsulated_sas() {
         HashAlg::Sha256,
         DhGroup::Modp2048,
     ));
-    let sets = vec![ts(
-        "S",
-        Encryption::AesCbc128,
-        Integrity::Sha1,
-        Mode::Tunnel,
-    )];
+    let sets = aes_sha1_tunnel();
     let (pi, pr) = policies(sets, tunnel_sel());
     let (i, r) = quick_mode(&sa_i, &sa_r, &pi, &[pr]);
     let enc = |l, r| {
