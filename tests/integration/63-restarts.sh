@@ -11,9 +11,11 @@
 #                while the pings go on. The SAs stay in the dataplane and keep forwarding: not
 #                one ping is lost. The new ipsec-control adopts them from the dataplane's dump
 #                (log: %CRYPTO-6-RESYNC: adopted 2 SAs).
-#   dataplane  - ipsec-dataplane is killed (SIGKILL) and started again; ipsec-control notices,
-#                reconnects and reinstalls every SA pair it holds (log: reinstalled 1 SA
-#                pairs), and the pings through the tunnel resume without a new negotiation.
+#   dataplane  - ipsec-dataplane is killed (SIGKILL); while it is away ipsec-ctl is still
+#                answered (the ISAKMP SA shown, the engine "not connected"); it is started
+#                again, ipsec-control reconnects and reinstalls every SA pair it holds (log:
+#                reinstalled 1 SA pairs), and the pings through the tunnel resume without a
+#                new negotiation.
 # Pre-shared key, aes128-sha1-modp2048, esp-aes esp-sha-hmac (the defaults of
 # tests/tools/ike_lab.sh, which also has the topology). Needs root, the release binaries
 # (make build) and strongSwan (make deps).
@@ -64,6 +66,15 @@ case_dataplane() {
     log "killing ipsec-dataplane (pid $GW_DP_PID)"
     kill -KILL "$GW_DP_PID"
     wait "$GW_DP_PID" 2>/dev/null || true
+    wait_log 10 "$d/gw-control.log" "lost the dataplane" "$GW_CTL_PID"
+    # the operator is still served while the dataplane is away
+    local ctl=${IPSEC_CTL:-$TESTS_ROOT/target/release/ipsec-ctl} out
+    out=$(timeout 10 "$ctl" --socket "$d/ctl.sock" show crypto isakmp sa 2>&1) ||
+        fail "ipsec-ctl not answered while the dataplane is away: $out"
+    grep -q "QM_IDLE" <<<"$out" || fail "show crypto isakmp sa lost the ISAKMP SA: $out"
+    out=$(timeout 10 "$ctl" --socket "$d/ctl.sock" show crypto engine brief 2>&1) ||
+        fail "show crypto engine brief failed while the dataplane is away: $out"
+    grep -q "not connected" <<<"$out" || fail "the engine is not shown as not connected: $out"
     rm -f "$d/dp.sock"
     rm -rf /var/run/dpdk/"$PFX"-gw
     mv "$d/gw-dataplane.log" "$d/gw-dataplane.first.log"

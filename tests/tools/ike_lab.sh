@@ -379,6 +379,7 @@ CHARON_QUICK=(tries=3 timeout=2 base=1.5)
 #   encap (yes): fake NAT-D, so that both sides float to 4500
 #   local_ts (10.10.2.0/24), remote_ts (10.10.1.0/24)
 #   send_cert, dpd_delay (connection); rekey_time, life_time, rand_time (child): "" = charon's
+#   more_children (""): further children, "NAME=LOCAL_TS ...", each like the first otherwise
 charon_swanctl() {
     local d=$1
     shift
@@ -386,7 +387,7 @@ charon_swanctl() {
         [remote_id]="" [auth]=psk [psk]=gw-charon-psk [cert]="" [cas]="root sub" [crl]=""
         [proposals]=aes128-sha1-modp2048 [esp]=aes128-sha1 [encap]=yes [local_ts]=10.10.2.0/24
         [remote_ts]=10.10.1.0/24 [send_cert]="" [dpd_delay]="" [rekey_time]="" [life_time]=""
-        [rand_time]="")
+        [rand_time]="" [more_children]="")
     _kv o "$@"
     local S=$d/swanctl lid=${o[local_id]} rid=${o[remote_id]} certs="" secrets="" k c
     if [ "${o[auth]}" = psk ]; then
@@ -414,6 +415,14 @@ charon_swanctl() {
         [ -z "${o[$k]}" ] || child_extra+="
                    $k = ${o[$k]}"
     done
+    local more=""
+    for c in ${o[more_children]}; do
+        more+="
+               ${c%%=*} { local_ts = ${c#*=}
+                   remote_ts = ${o[remote_ts]}
+                   esp_proposals = ${o[esp]}$child_extra
+                   start_action = none }"
+    done
     cat >"$S/swanctl.conf" <<EOF
 connections {
   ${o[conn]} {
@@ -432,7 +441,7 @@ connections {
     children { ${o[child]} { local_ts = ${o[local_ts]}
                    remote_ts = ${o[remote_ts]}
                    esp_proposals = ${o[esp]}$child_extra
-                   start_action = none } }
+                   start_action = none }$more }
   }
 }
 $secrets

@@ -26,12 +26,16 @@ pub mod monitor_log;
 pub mod phase1;
 pub mod policy;
 pub mod quick;
+mod reload;
 pub mod resync;
 pub mod run;
+pub mod sa_ids;
 pub mod views;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_reload;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

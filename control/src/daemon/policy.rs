@@ -4,7 +4,7 @@
 //! dynamic map templates a hub answers with, in the types the exchanges take
 //! ([`Phase1Policy`], [`MainModeConfig`], [`Phase2Policy`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -21,9 +21,11 @@ use crate::ike::{
 use crate::ikecrypto::{DhGroup, HashAlg, IkeCipher};
 use crate::pki::TrustStore;
 
+use super::sa_ids::{self, EntryKey};
+
 /// One `crypto map NAME SEQ ipsec-isakmp` entry with a peer: what we initiate toward and
 /// what we accept from that peer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StaticEntry {
     pub map: String,
     pub seq: u32,
@@ -41,6 +43,20 @@ pub struct StaticEntry {
 }
 
 impl StaticEntry {
+    /// `crypto map NAME SEQ`.
+    pub fn key(&self) -> EntryKey {
+        (self.map.clone(), self.seq)
+    }
+
+    /// The same tunnel as `other` (peer, addresses, proposals, reverse route), whatever SA
+    /// id either has: a reload leaves its SAs alone.
+    pub fn same_tunnel(&self, other: &StaticEntry) -> bool {
+        StaticEntry {
+            sa_id: other.sa_id,
+            ..self.clone()
+        } == *other
+    }
+
     /// The Quick Mode policy to initiate for a packet from `src` to `dst`: the first ACL
     /// line that covers it, or the first line.
     pub fn proposal_for(&self, src: Option<IpAddr>, dst: Option<IpAddr>) -> &Phase2Policy {
@@ -58,7 +74,7 @@ impl StaticEntry {
 
 /// One `crypto dynamic-map` entry, reached through a `crypto map NAME SEQ ipsec-isakmp
 /// dynamic DYN` entry: answers any authenticated peer whose proxies fall inside its ranges.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DynamicEntry {
     /// The crypto map and sequence that references the dynamic map.
     pub map: String,
@@ -70,6 +86,18 @@ pub struct DynamicEntry {
     /// Proxies::Dynamic with the ACL's permit ranges (any address when no ACL).
     pub policy: Phase2Policy,
     pub reverse_route: bool,
+}
+
+impl DynamicEntry {
+    /// `crypto map NAME SEQ` and `crypto dynamic-map NAME SEQ`.
+    pub fn key(&self) -> (String, u32, String, u32) {
+        (
+            self.map.clone(),
+            self.seq,
+            self.dynamic_map.clone(),
+            self.dynamic_seq,
+        )
+    }
 }
 
 /// Main Mode settings of one local address: with INITIAL-CONTACT for a peer we hold no SA
@@ -97,6 +125,10 @@ pub struct GatewayPolicy {
     pub dynamics: Vec<DynamicEntry>,
     /// The SPD of the configuration (static crypto-map ACLs), in match order.
     pub static_spd: Vec<SpdRuleMsg>,
+    /// The SA id of every crypto map entry (see [`sa_ids`]: file order unless
+    /// [`GatewayPolicy::renumber`] kept earlier numbers). `config`, `statics` and
+    /// `static_spd` carry the same numbers.
+    pub sa_ids: BTreeMap<EntryKey, u32>,
     /// The first SA id free for SAs negotiated through dynamic maps.
     pub first_dynamic_sa_id: u32,
     pub dpd: Option<cfg::Dpd>,
@@ -361,7 +393,13 @@ impl GatewayPolicy {
                 entry: r.entry,
             })
             .collect();
+        let sa_ids = base
+            .crypto_maps
+            .iter()
+            .flat_map(|(m, es)| es.iter().map(move |e| ((m.clone(), e.seq), e.sa_id)))
+            .collect();
         Ok(GatewayPolicy {
+            sa_ids,
             hostname: base.hostname.clone(),
             config: Arc::new(config.clone()),
             credentials,
@@ -378,6 +416,52 @@ impl GatewayPolicy {
                 .call_admission_limit
                 .map(|l| l as usize)
                 .unwrap_or(DEFAULT_ADMISSION_LIMIT),
+        })
+    }
+
+    /// Renumbers the crypto map entries ([`sa_ids::assign`]): those in `keep` get that SA
+    /// id, the others keep theirs unless it is kept or `taken`. Rewrites the ids wherever
+    /// this policy holds them (entries, SPD, manual SAs, the configuration it shows).
+    pub fn renumber(&mut self, keep: &BTreeMap<EntryKey, u32>, taken: &BTreeSet<u32>) {
+        let entries: Vec<(EntryKey, u32)> =
+            self.sa_ids.iter().map(|(k, id)| (k.clone(), *id)).collect();
+        let ids = sa_ids::assign(&entries, keep, taken);
+        let re = |id: u32| ids.get(&id).copied().unwrap_or(id);
+        if ids.iter().any(|(a, b)| a != b) {
+            let config = Arc::make_mut(&mut self.config);
+            for e in config.base.crypto_maps.values_mut().flatten() {
+                e.sa_id = re(e.sa_id);
+            }
+            for r in &mut config.base.spd_rules {
+                r.entry = re(r.entry);
+                r.protect = r.protect.map(re);
+            }
+            for m in &mut config.base.manual_sas {
+                m.sa_id = re(m.sa_id);
+            }
+            for s in &mut self.statics {
+                s.sa_id = re(s.sa_id);
+            }
+            for r in &mut self.static_spd {
+                r.entry = re(r.entry);
+                r.protect = r.protect.map(re);
+            }
+            for id in self.sa_ids.values_mut() {
+                *id = re(*id);
+            }
+        }
+        // dynamic-map SAs are numbered from here up (Daemon::next_dynamic_sa_id never goes
+        // below it), so no static entry can meet one
+        self.first_dynamic_sa_id = self.sa_ids.values().max().map_or(0, |m| m + 1);
+    }
+
+    /// The `ipsec-manual` entries' SAs, with their entry.
+    pub fn manual_sas(&self) -> impl Iterator<Item = (EntryKey, &dataplane::config::ManualSa)> {
+        self.config.base.manual_sas.iter().map(|m| {
+            (
+                (m.outbound.crypto_map.clone(), m.outbound.crypto_map_seq),
+                m,
+            )
         })
     }
 

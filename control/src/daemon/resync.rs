@@ -2,6 +2,7 @@
 //! (DESIGN.md "Control <-> dataplane"): the SAs the dataplane holds are adopted, so that
 //! they keep forwarding, are shown, and are replaced or removed in order:
 //!
+//! - the crypto map entries with SAs keep those SAs' ids, and the SPD is installed with them;
 //! - the SPD rules of dynamic-map SAs are rebuilt from their selectors (installing a new SPD
 //!   without them would let the spokes' traffic leave in clear), and new dynamic SA ids start
 //!   above the adopted ones;
@@ -11,6 +12,7 @@
 //!   Main Mode and Quick Mode (the old ISAKMP SA's keys died with the old process);
 //! - a hard lifetime removes the SA.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -18,18 +20,53 @@ use dataplane::channel::{SaCountersMsg, SpdRuleMsg};
 use dataplane::esp::Direction;
 
 use super::children::Adopted;
+use super::sa_ids::EntryKey;
 use super::{Daemon, Link, RETIRE_GRACE};
 
 impl<L: Link> Daemon<L> {
-    /// Adopts the SAs of a dataplane dump (at start, before any event).
+    /// Adopts the SAs of a dataplane dump (at start, before any event), and installs the
+    /// SPD.
+    ///
+    /// The crypto map entries whose SAs the dataplane holds keep the SA ids those SAs have
+    /// (an earlier run may have reloaded a file with entries added in front of them, so the
+    /// file's numbering is not theirs); see [`super::sa_ids`].
     pub fn adopt(&mut self, sas: Vec<SaCountersMsg>) {
+        let entries: BTreeSet<EntryKey> = self
+            .policy
+            .statics
+            .iter()
+            .map(|e| e.key())
+            .chain(self.policy.manual_sas().map(|(k, _)| k))
+            .collect();
+        let of_entry = |s: &SaCountersMsg| {
+            let k = (s.crypto_map.clone(), s.crypto_map_seq);
+            entries.contains(&k).then_some(k)
+        };
+        let mut keep: BTreeMap<EntryKey, u32> = BTreeMap::new();
+        let mut taken = BTreeSet::new();
+        for s in sas.iter().filter(|s| s.direction.is_some()) {
+            match of_entry(s) {
+                Some(k) => {
+                    if !keep.values().any(|&id| id == s.sa_id) {
+                        keep.entry(k).or_insert(s.sa_id);
+                    }
+                }
+                None => {
+                    taken.insert(s.sa_id);
+                }
+            }
+        }
+        taken.retain(|id| !keep.values().any(|k| k == id));
+        self.policy.renumber(&keep, &taken);
+        self.next_dynamic_sa_id = self.next_dynamic_sa_id.max(self.policy.first_dynamic_sa_id);
+
         let mut rules = 0;
         for s in sas {
             let Some(direction) = s.direction else {
                 continue;
             };
             let inbound = direction == Direction::Inbound;
-            if !inbound && s.sa_id >= self.policy.first_dynamic_sa_id {
+            if !inbound && of_entry(&s).is_none() {
                 if let Some(sel) = s.selectors.first() {
                     self.children.dynamic_rules.insert(
                         s.sa_id,
@@ -69,9 +106,7 @@ impl<L: Link> Daemon<L> {
                 rules
             );
         }
-        if rules > 0 {
-            self.install_spd();
-        }
+        self.install_spd();
     }
 
     /// A new pair holds `sa_id` now: the adopted outbound SA of that id was replaced in the

@@ -83,7 +83,10 @@ impl Drop for Operator {
     }
 }
 
-fn connect(path: &Path) -> Option<Dataplane> {
+/// Connects to the dataplane, trying once a second until it answers or a stop is asked
+/// for; `meanwhile` runs between two tries (it serves ipsec-ctl while the dataplane of a
+/// running daemon is away).
+fn connect(path: &Path, mut meanwhile: impl FnMut()) -> Option<Dataplane> {
     let mut said = false;
     loop {
         if signals::stop_requested() {
@@ -109,19 +112,64 @@ fn connect(path: &Path) -> Option<Dataplane> {
                     );
                     said = true;
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                let until = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < until && !signals::stop_requested() {
+                    meanwhile();
+                    std::thread::sleep(EVENT_WAIT);
+                }
             }
         }
     }
 }
 
 impl<L: Link> Daemon<L> {
-    /// Puts the SPD and every SA pair back into a dataplane that restarted.
-    pub fn reinstall(&mut self) {
-        // what an earlier control run left in the old dataplane is gone with it
-        self.children.adopted.clear();
-        if !self.children.dynamic_rules.is_empty() {
-            self.install_spd();
+    /// Puts the SPD and every SA pair back into a dataplane we reconnected to. `held` is
+    /// what it holds: after a restart, the `ipsec-manual` SAs it installed itself from the
+    /// file — those under an SA id other than ours (the file was reloaded with entries added
+    /// in front of them) are moved to ours, so that the SPD we install finds them. An SA it
+    /// still holds (the connection broke, the dataplane did not restart) is left alone:
+    /// installing it again would start its sequence numbers over, and the peer's
+    /// anti-replay check would drop what follows.
+    pub fn reinstall(&mut self, held: &[dataplane::channel::SaCountersMsg]) {
+        use dataplane::esp::Direction;
+        let holds =
+            |spi: u32, d: Direction| held.iter().any(|s| s.spi == spi && s.direction == Some(d));
+        // what an earlier control run left in a dataplane that restarted is gone with it
+        self.children
+            .adopted
+            .retain(|_, a| holds(a.spi, a.direction));
+        let ours: Vec<(super::sa_ids::EntryKey, dataplane::config::ManualSa)> = self
+            .policy
+            .manual_sas()
+            .map(|(k, m)| (k, m.clone()))
+            .collect();
+        for s in held {
+            let Some(direction) = s.direction else {
+                continue;
+            };
+            let key = (s.crypto_map.clone(), s.crypto_map_seq);
+            let Some((_, m)) = ours.iter().find(|(k, _)| *k == key) else {
+                continue; // not an ipsec-manual SA
+            };
+            let placed = m.sa_id == s.sa_id && (m.inbound.spi == s.spi || m.outbound.spi == s.spi);
+            if !placed {
+                if let Err(e) = self.link.delete_sa(s.spi, direction, s.sa_id) {
+                    log::info!("IPSEC: manual SA 0x{:08x}: {e}", s.spi);
+                }
+            }
+        }
+        for (_, m) in ours {
+            for p in [m.inbound, m.outbound] {
+                if held.iter().any(|s| {
+                    s.sa_id == m.sa_id && s.spi == p.spi && s.direction == Some(p.direction)
+                }) {
+                    continue;
+                }
+                let spi = p.spi;
+                if let Err(e) = self.link.add_sa(m.sa_id, p) {
+                    log::warn!("IPSEC: manual SA 0x{spi:08x} not reinstalled: {e}");
+                }
+            }
         }
         let pairs: Vec<(u32, u32)> = self
             .children
@@ -132,8 +180,11 @@ impl<L: Link> Daemon<L> {
         for (spi, sa_id) in pairs {
             let c = &self.children.by_spi[&spi];
             let (inbound, outbound) = (c.sa.inbound.clone(), c.sa.outbound.clone());
-            let current = self.children.current.get(&sa_id) == Some(&spi);
-            if let Err(e) = self.link.add_sa(sa_id, inbound) {
+            let current = self.children.current.get(&sa_id) == Some(&spi)
+                && !holds(outbound.spi, Direction::Outbound);
+            if holds(spi, Direction::Inbound) {
+                // still there
+            } else if let Err(e) = self.link.add_sa(sa_id, inbound) {
                 log::warn!("IPSEC: inbound SA 0x{spi:08x} not reinstalled: {e}");
             }
             if current {
@@ -142,6 +193,9 @@ impl<L: Link> Daemon<L> {
                 }
             }
         }
+        // ours, not the one the dataplane compiled from the file: after a reload the SA
+        // ids differ, and the dynamic-map rules of the spokes are only here
+        self.install_spd();
         log::info!(
             "%CRYPTO-6-DATAPLANE: reinstalled {} SA pairs",
             self.children.by_spi.len()
@@ -154,6 +208,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     let config = IkeConfig::load(config_path).map_err(|e| e.to_string())?;
     let policy = GatewayPolicy::new(&config)?;
     signals::install().map_err(|e| format!("signal handlers: {e}"))?;
+    signals::install_reload().map_err(|e| format!("SIGHUP handler: {e}"))?;
     let channel = config.base.dataplane.channel.clone();
     log::info!(
         "%CRYPTO-6-IKMP_ON: ISAKMP is enabled: {} isakmp policies, {} crypto map entries keyed \
@@ -163,7 +218,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
         policy.dynamics.len(),
         policy.main_mode.keys().collect::<Vec<_>>()
     );
-    let Some(link) = connect(&channel) else {
+    let Some(link) = connect(&channel, || {}) else {
         return Ok(());
     };
     let mut operator = Operator::bind(&config)?;
@@ -191,13 +246,22 @@ pub fn run(config_path: &Path) -> Result<(), String> {
             Err(_) if signals::stop_requested() => break, // the signal interrupted the wait
             Err(e) => {
                 log::warn!("%CRYPTO-4-DATAPLANE: lost the dataplane: {e}; reconnecting");
-                // ipsec-ctl is not served while the dataplane is away
-                let Some(link) = connect(&channel) else {
+                // ipsec-ctl is served meanwhile: the IKE side as it is, and what needs the
+                // dataplane answers that it is not connected
+                let Some(link) = connect(&channel, || operator.poll(&mut daemon)) else {
                     break;
                 };
                 daemon.link = link;
-                daemon.reinstall();
+                let held = daemon.link.sas().unwrap_or_else(|e| {
+                    log::warn!("%CRYPTO-4-DATAPLANE: cannot read the dataplane's SAs: {e}");
+                    Vec::new()
+                });
+                daemon.reinstall(&held);
             }
+        }
+        if signals::take_reload() {
+            // SIGHUP (systemctl reload): the same as `ipsec-ctl reload`; errors are logged
+            let _ = daemon.reload_file();
         }
         let now = Instant::now();
         if now >= next_tick {

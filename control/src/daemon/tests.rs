@@ -25,9 +25,11 @@ pub(super) struct Sad {
     packets: Vec<Vec<u8>>,
     pub(super) inbound: BTreeMap<u32, SaParams>,
     pub(super) outbound: BTreeMap<u32, SaParams>,
-    spd: Option<Vec<SpdRuleMsg>>,
+    pub(super) spd: Option<Vec<SpdRuleMsg>>,
     next_spi: u32,
     deleted: Vec<(u32, Direction)>,
+    /// SAs installed (AddSa messages), replacements included.
+    pub(super) adds: usize,
 }
 
 impl Link for Sad {
@@ -44,6 +46,7 @@ impl Link for Sad {
         Ok(0x1000_0000 + self.next_spi)
     }
     fn add_sa(&mut self, sa_id: u32, p: SaParams) -> Result<(), LinkError> {
+        self.adds += 1;
         match p.direction {
             Direction::Inbound => self.inbound.insert(p.spi, p),
             Direction::Outbound => self.outbound.insert(sa_id, p),
@@ -581,7 +584,7 @@ fn malformed_and_unknown_messages_are_counted_and_dropped() {
 }
 
 /// What `DumpSas` would return for this SAD.
-fn dump(sad: &Sad) -> Vec<SaCountersMsg> {
+pub(super) fn dump(sad: &Sad) -> Vec<SaCountersMsg> {
     let msg = |sa_id: u32, p: &SaParams| SaCountersMsg {
         spi: p.spi,
         direction: Some(p.direction),

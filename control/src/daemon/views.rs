@@ -294,6 +294,38 @@ fn unix_now() -> i64 {
     crate::pki::unix_secs(SystemTime::now())
 }
 
+/// IOS's `Key Usage:` of a certificate from its keyUsage extension: "Signature" when it
+/// may only sign (digitalSignature, nonRepudiation, keyCertSign, cRLSign), "Encryption"
+/// when it may only encipher or agree keys, "General Purpose" when both or when the
+/// extension is absent (no restriction).
+fn key_usage(cert: &X509Ref) -> &'static str {
+    let text = cert
+        .to_text()
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .unwrap_or_default();
+    let mut lines = text.lines();
+    let Some(bits) = lines
+        .by_ref()
+        .find(|l| l.trim_start().starts_with("X509v3 Key Usage:"))
+        .and_then(|_| lines.next())
+    else {
+        return "General Purpose";
+    };
+    let has = |names: &[&str]| names.iter().any(|n| bits.contains(n));
+    let sign = has(&[
+        "Digital Signature",
+        "Non Repudiation",
+        "Certificate Sign",
+        "CRL Sign",
+    ]);
+    let encrypt = has(&["Key Encipherment", "Data Encipherment", "Key Agreement"]);
+    match (sign, encrypt) {
+        (true, false) => "Signature",
+        (false, true) => "Encryption",
+        _ => "General Purpose",
+    }
+}
+
 fn certificate_view(
     cert: &X509Ref,
     kind: &str,
@@ -310,7 +342,7 @@ fn certificate_view(
             "Available".into()
         },
         serial: crate::pki::verify::serial_hex(cert),
-        usage: "General Purpose".into(),
+        usage: key_usage(cert).into(),
         issuer: rdns(cert.issuer_name()),
         subject: rdns(cert.subject_name()),
         subject_name,
@@ -1031,29 +1063,22 @@ impl<L: Link> CtlBackend for Daemon<L> {
                 if !crls.holds(issuer) || out.iter().any(|c| c.issuer == name) {
                     continue;
                 }
-                // The cache gives the next update; the rest is read from the trustpoint's
-                // CRL file when it has one (the cache's source for that issuer).
-                let from_file = tp.crl_file.as_ref().and_then(|f| {
-                    let data = std::fs::read(f).ok()?;
-                    let crl = crate::pki::crl::parse_crl(&data).ok()?;
-                    crate::pki::dn_eq(crl.issuer_name(), issuer).then_some(crl)
-                });
-                let source = match (&tp.crl_file, &tp.crl_url) {
-                    (Some(f), _) => format!("File: {}", CrlSource::File(f.clone())),
-                    (None, Some(u)) => format!("HTTP: {u}"),
-                    (None, None) => "HTTP: the certificates' CRL distribution points".into(),
+                // the list the checks use, wherever it came from (file or HTTP)
+                let Some((crl, from)) = crls.crl(issuer) else {
+                    continue;
+                };
+                let source = match from {
+                    CrlSource::File(_) => format!("File: {from}"),
+                    CrlSource::Http(u) => format!("HTTP: {u}"),
+                    other => other.to_string(),
                 };
                 out.push(CrlView {
                     issuer: name,
-                    last_update: from_file
-                        .as_ref()
-                        .and_then(|c| crate::pki::asn1_unix(c.last_update()))
-                        .unwrap_or(0),
+                    last_update: crate::pki::asn1_unix(crl.last_update()).unwrap_or(0),
                     next_update: crls.next_update(issuer),
                     retrieved_from: source,
-                    revoked: from_file
-                        .as_ref()
-                        .and_then(|c| c.get_revoked())
+                    revoked: crl
+                        .get_revoked()
                         .map(|list| {
                             list.iter()
                                 .map(|r| RevokedView {
@@ -1167,17 +1192,48 @@ impl<L: Link> CtlBackend for Daemon<L> {
     }
 
     fn reload(&mut self) -> Result<String, String> {
-        Err(
-            "reload is not supported yet; restart ipsec-control to apply a new \
-             configuration (the SAs keep forwarding and are adopted)"
-                .into(),
-        )
+        self.reload_file().map(|lines| lines.join("\n"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
+
+    #[test]
+    fn key_usage_reads_like_ios() {
+        use openssl::x509::extension::KeyUsage;
+        let cert = |ku: Option<KeyUsage>| {
+            let key =
+                openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
+            let mut b = openssl::x509::X509::builder().unwrap();
+            let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+            name.append_entry_by_text("CN", "t").unwrap();
+            let name = name.build();
+            b.set_subject_name(&name).unwrap();
+            b.set_issuer_name(&name).unwrap();
+            b.set_pubkey(&key).unwrap();
+            if let Some(mut ku) = ku {
+                b.append_extension(ku.critical().build().unwrap()).unwrap();
+            }
+            b.sign(&key, openssl::hash::MessageDigest::sha256())
+                .unwrap();
+            b.build()
+        };
+        let mut sig = KeyUsage::new();
+        sig.digital_signature();
+        let mut enc = KeyUsage::new();
+        enc.key_encipherment();
+        let mut both = KeyUsage::new();
+        both.digital_signature().key_encipherment();
+        let mut ca = KeyUsage::new();
+        ca.key_cert_sign().crl_sign();
+        assert_eq!(super::key_usage(&cert(None)), "General Purpose");
+        assert_eq!(super::key_usage(&cert(Some(sig))), "Signature");
+        assert_eq!(super::key_usage(&cert(Some(enc))), "Encryption");
+        assert_eq!(super::key_usage(&cert(Some(both))), "General Purpose");
+        assert_eq!(super::key_usage(&cert(Some(ca))), "Signature");
+    }
 
     use super::super::tests::{bring_up, static_pair, HUB, SPOKE};
     use super::*;

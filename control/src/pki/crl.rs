@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use openssl::pkey::{PKey, Public};
-use openssl::x509::{CrlStatus, X509Crl, X509Name, X509NameRef, X509Ref};
+use openssl::x509::{CrlStatus, X509Crl, X509CrlRef, X509Name, X509NameRef, X509Ref};
 
 use super::verify::serial_hex;
 use super::{asn1_unix, dn_eq, dn_string};
@@ -299,6 +299,13 @@ impl CrlCache {
     /// Whether a CRL of `issuer` is held (valid or not).
     pub fn holds(&self, issuer: &X509NameRef) -> bool {
         self.find(issuer).is_some()
+    }
+
+    /// The CRL held for `issuer` and where it came from (what `show crypto pki crls`
+    /// prints: the list the checks use, whether it was read from a file or fetched).
+    pub fn crl(&self, issuer: &X509NameRef) -> Option<(&X509CrlRef, &CrlSource)> {
+        self.find(issuer)
+            .map(|i| (self.entries[i].crl.as_ref(), &self.entries[i].source))
     }
 
     /// The nextUpdate (seconds since the epoch) of the CRL held for `issuer`.

@@ -89,24 +89,30 @@ impl Connection {
     }
 
     /// Receives one message. With `wait` false, returns `Ok(None)` when nothing is queued.
+    /// A signal that interrupts the wait (SIGHUP asking for a reload) is no error: the
+    /// receive is made again (with a receive timeout set, it still ends by then).
     pub fn recv(&mut self, wait: bool) -> Result<Option<(u32, Message)>, Error> {
         let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
-        // SAFETY: recv(2) writes at most buf.len() bytes into our own buffer.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr() as *mut libc::c_void,
-                self.buf.len(),
-                flags | libc::MSG_TRUNC,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::WouldBlock {
-                return Ok(None);
+        let n = loop {
+            // SAFETY: recv(2) writes at most buf.len() bytes into our own buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len(),
+                    flags | libc::MSG_TRUNC,
+                )
+            };
+            if n >= 0 {
+                break n;
             }
-            return Err(Error::Io(e));
-        }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(None),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(Error::Io(e)),
+            }
+        };
         if n == 0 {
             return Err(Error::Closed);
         }
