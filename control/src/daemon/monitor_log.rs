@@ -178,8 +178,17 @@ impl MonitorLogger {
         let message = record.args().to_string();
         let mut text: Option<String> = None;
         if to_stderr {
-            let t = text.get_or_insert_with(|| line(&message));
-            let _ = writeln!(err, "{t}");
+            if dataplane::logging::stderr_is_journal() {
+                let m = crate::ike::log_context::with_conn_id(&message);
+                let _ = writeln!(
+                    err,
+                    "{}",
+                    dataplane::logging::stderr_line(&m, record.level())
+                );
+            } else {
+                let t = text.get_or_insert_with(|| line(&message));
+                let _ = writeln!(err, "{t}");
+            }
         }
         if let Some(m) = monitor {
             if let Some(f) = facility(record.target(), &message).filter(|f| m.enabled(*f)) {
