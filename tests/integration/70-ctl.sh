@@ -29,141 +29,15 @@
 set -euo pipefail
 TEST_NAME=70-ctl
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_root
-need_cmd ip ethtool ping swanctl setpriv curl
-DP_BIN=${IPSEC_DATAPLANE:-$TESTS_ROOT/target/release/ipsec-dataplane}
-DPCTL_BIN=${IPSEC_DPCTL:-$TESTS_ROOT/target/release/ipsec-dpctl}
-CTL_BIN=${IPSEC_CONTROL:-$TESTS_ROOT/target/release/ipsec-control}
+# shellcheck source=../tools/ike_lab.sh
+source "$TOOLS/ike_lab.sh"
+ike_need
+need_cmd setpriv curl
 IPSEC_CTL=${IPSEC_CTL:-$TESTS_ROOT/target/release/ipsec-ctl}
-CHARON=/usr/lib/ipsec/charon
-[ -x "$CHARON" ] || fail "no $CHARON (strongswan-charon; run 'make deps')"
-[ -x "$CTL_BIN" ] || fail "ipsec-control not found at $CTL_BIN (run 'make build')"
 [ -x "$IPSEC_CTL" ] || fail "ipsec-ctl not found at $IPSEC_CTL (run 'make build')"
-PSK=gw-charon-psk
 PEER=10.99.0.2
 LOGDIR=$WORK
 METRICS_PORT=$((20000 + $$ % 20000))
-
-topology() {
-    local n
-    for n in hA gw cs; do ns_add "$n"; done
-    veth hA ha0 "$MAC_HA" gw dp-in "$MAC_DP_IN"
-    veth gw dp-out "$MAC_DP_OUT" cs cs0 02:00:00:00:99:02
-    quiet_link gw dp-in
-    quiet_link gw dp-out
-    host_link hA ha0
-    ip -n "$(ns hA)" addr add 10.10.1.1/24 dev ha0
-    ip -n "$(ns hA)" route add 10.10.2.0/24 via 10.10.1.254
-    nsx cs ethtool -K cs0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip -n "$(ns cs)" addr add "$PEER/24" dev cs0
-    ip -n "$(ns cs)" addr add 10.10.2.1/24 dev lo
-    ip -n "$(ns gw)" link set lo up
-}
-
-gw_config() {
-    cat >"$1/gw.toml" <<EOF
-hostname = "gw"
-domain = "example.net"
-[dataplane]
-eal = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "$PFX-gw"]
-lcores = { main = 0, workers = [1] }
-channel = "$1/dp.sock"
-[[interface]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=dp-in,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["10.10.1.254/24"]
-[[interface]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=dp-out,framecnt=4096,blocksz=4096,framesz=2048"
-address = ["10.99.0.1/24"]
-crypto_map = "vpn"
-[transform_set.aes-sha]
-esp = ["esp-aes", "esp-sha-hmac"]
-[access_list]
-101 = [ { action = "permit", protocol = "ip", source = "10.10.1.0/24", destination = "10.10.2.0/24" } ]
-[isakmp]
-[[isakmp.policy]]
-priority = 10
-encryption = "aes"
-hash = "sha"
-authentication = "pre-share"
-group = 14
-lifetime = 86400
-[[isakmp.key]]
-key = "$PSK"
-address = "$PEER"
-[ctl]
-socket = "$1/run/ctl.sock"
-metrics = "127.0.0.1:$METRICS_PORT"
-[[crypto_map.vpn]]
-seq = 10
-type = "ipsec-isakmp"
-peer = "$PEER"
-transform_set = "aes-sha"
-match_address = "101"
-lifetime = { seconds = 3600, kilobytes = 4608000 }
-EOF
-}
-
-charon_start() {
-    local d=$1
-    mkdir -p "$d/crun"
-    cat >"$d/strongswan.conf" <<EOF
-charon {
-  load = random nonce openssl pem pkcs1 x509 pubkey aes sha1 sha2 hmac kernel-libipsec kernel-netlink socket-default vici
-  retransmit_tries = 3
-  plugins { vici { socket = unix://$d/charon.vici } }
-  filelog { log { path = $d/charon.log
-                  time_format = %T
-                  default = 1
-                  ike = 2
-                  chd = 2
-                  knl = 1
-                  flush_line = yes } }
-  syslog { daemon { default = -1 } }
-}
-swanctl { load = pem pkcs1 x509 pubkey openssl random }
-EOF
-    cat >"$d/swanctl.conf" <<EOF
-connections {
-  gw {
-    version = 1
-    local_addrs = $PEER
-    remote_addrs = 10.99.0.1
-    proposals = aes128-sha1-modp2048
-    encap = yes
-    local { auth = psk
-            id = $PEER }
-    remote { auth = psk
-             id = 10.99.0.1 }
-    children { c { local_ts = 10.10.2.0/24
-                   remote_ts = 10.10.1.0/24
-                   esp_proposals = aes128-sha1
-                   start_action = none } }
-  }
-}
-secrets { ike-gw { id-a = $PEER
-                   id-b = 10.99.0.1
-                   secret = "$PSK" } }
-EOF
-    start_bg charon cs sh -c "mount --bind '$d/crun' /run && STRONGSWAN_CONF='$d/strongswan.conf' exec $CHARON"
-    wait_for 10 "charon's vici socket" test -S "$d/charon.vici"
-    sw --load-all --file "$d/swanctl.conf" >"$d/load.log" 2>&1 || fail "swanctl --load-all: $(tail -3 "$d/load.log")"
-}
-
-sw() { STRONGSWAN_CONF="$LOGDIR/strongswan.conf" swanctl "$@" --uri "unix://$LOGDIR/charon.vici"; }
-
-gw_start() {
-    local d=$1
-    "$CTL_BIN" --check "$d/gw.toml" >"$d/ctl-check.log" 2>&1 || fail "ipsec-control --check: $(cat "$d/ctl-check.log")"
-    dp_start "$d/gw.toml" "$d/dp.sock"
-    start_bg control gw env RUST_LOG=info "$CTL_BIN" --config "$d/gw.toml"
-    CTL_PID=$BG_PID
-    wait_log 10 "$d/control.log" "connected to the dataplane" "$CTL_PID"
-    wait_for 10 "the ctl socket" test -S "$d/run/ctl.sock"
-}
 
 SOCK() { echo "$LOGDIR/run/ctl.sock"; }
 # ctl ARGS...: one ipsec-ctl command (stdout), failing the test on a non-zero exit.
@@ -174,16 +48,8 @@ ctl() {
     printf '%s\n' "$out"
 }
 
-ping_until() {
-    local deadline=$((SECONDS + $1))
-    until nsx hA ping -c 1 -W 1 10.10.2.1 >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "no ping answer through the tunnel within $1 s"
-    done
-}
-
-# charon's totals over its CHILD_SAs: packets-in / packets-out, spi-in / spi-out.
-charon_count() { sw --list-sas --raw 2>/dev/null | grep -o "packets-$1=[0-9]*" | awk -F= '{ s += $2 } END { print s + 0 }'; }
-charon_spi() { sw --list-sas --raw 2>/dev/null | grep -o "spi-$1=[0-9a-fA-F]*" | head -1 | cut -d= -f2; }
+# charon's first CHILD_SA's spi-in / spi-out.
+charon_spi() { sw "$LOGDIR" --list-sas --raw 2>/dev/null | grep -o "spi-$1=[0-9a-fA-F]*" | head -1 | cut -d= -f2; }
 # ipsec-dpctl's totals over our SAs.
 dp_total() {
     dp_counters "$LOGDIR/dp.sock" "$LOGDIR/counters.json"
@@ -195,14 +61,14 @@ hex_up() { printf '%s' "$1" | tr 'a-f' 'A-F' | sed 's/^0X//; s/^0*//'; }
 
 case_show() {
     log "hA pings 10.10.2.1: the tunnel comes up"
-    ping_until 30
+    ping_until 30 hA 10.10.2.1
     wait_log 5 "$LOGDIR/charon.log" "CHILD_SA c\{[0-9]+\} established"
     nsx hA ping -c 10 -i 0.2 -W 2 10.10.2.1 >"$LOGDIR/ping.log" 2>&1 || fail "pings lost: $(tail -2 "$LOGDIR/ping.log")"
     sleep 0.5
     local sa ci co enc dec
     sa=$(ctl show crypto ipsec sa)
     printf '%s\n' "$sa" >"$LOGDIR/show-ipsec-sa.txt"
-    ci=$(charon_count in) co=$(charon_count out)
+    ci=$(charon_count "$LOGDIR" in) co=$(charon_count "$LOGDIR" out)
     enc=$(field "$sa" '#pkts encaps:') dec=$(field "$sa" '#pkts decaps:')
     log "sh cr ipsec sa: encaps $enc decaps $dec; charon: in $ci out $co"
     [ -n "$enc" ] && [ "$enc" -ge 10 ] || fail "#pkts encaps ($enc) below the 10 pings: $sa"
@@ -357,7 +223,7 @@ case_debug() {
     wait_log 5 "$LOGDIR/debug-isakmp.log" "debugging is on"
     sleep 0.3
     # a new phase 1 from charon's side: debug lines of Main Mode and Quick Mode
-    sw --initiate --ike gw --child c --timeout 20 >"$LOGDIR/initiate.log" 2>&1 || fail "charon could not initiate: $(tail -3 "$LOGDIR/initiate.log")"
+    sw "$LOGDIR" --initiate --ike gw --child c --timeout 20 >"$LOGDIR/initiate.log" 2>&1 || fail "charon could not initiate: $(tail -3 "$LOGDIR/initiate.log")"
     wait_log 10 "$LOGDIR/debug-isakmp.log" "Crypto tunnel is UP"
     stop_pid "$dbg" TERM
     local n
@@ -368,7 +234,7 @@ case_debug() {
     # debug-level lines of Main Mode (processing ... payload, state changes), with the conn-id
     l=$(grep -E "ISAKMP:\([0-9]+\): ?(processing|Old State)" "$LOGDIR/debug-isakmp.log" | head -1 | sed 's/^\*[^:]*:[^:]*:[^:]*: //' || true)
     [ -n "$l" ] || fail "no debug-level ISAKMP line in the session: $(head "$LOGDIR/debug-isakmp.log")"
-    ! grep -qF -- "$l" "$LOGDIR/control.log" || fail "debug line '$l' also went to stderr at RUST_LOG=info"
+    ! grep -qF -- "$l" "$LOGDIR/gw-control.log" || fail "debug line '$l' also went to stderr at RUST_LOG=info"
     log "PASS debug crypto isakmp: $n ISAKMP lines in the session, debug ones not on stderr ('$l')"
     # charon's own initiation made a second CHILD_SA pair; clear them all before the next case
     ctl clear crypto sa >/dev/null
@@ -376,7 +242,7 @@ case_debug() {
 }
 
 case_clear() {
-    ping_until 20
+    ping_until 20 hA 10.10.2.1
     local sa0 spi0
     sa0=$(ctl sh cr ipsec sa)
     spi0=$(grep -oE 'current outbound spi: 0x[0-9A-F]+' <<<"$sa0" | head -1)
@@ -398,7 +264,7 @@ case_clear() {
     [ -z "$(tr -d '[:space:]' <<<"$left")" ] || fail "sh cr ipsec sa still shows SAs: $left"
     grep -q QM_IDLE <<<"$isa" || fail "the ISAKMP SA went too (clear crypto sa keeps it): $isa"
     log "PASS clear crypto sa peer: DELETE in charon's log, no CHILD_SA there, no SA in our dataplane"
-    ping_until 20
+    ping_until 20 hA 10.10.2.1
     local spi1 sa1
     sa1=$(ctl sh cr ipsec sa)
     spi1=$(grep -oE 'current outbound spi: 0x[0-9A-F]+' <<<"$sa1" | head -1)
@@ -412,10 +278,14 @@ case_stop() {
     log "PASS the ctl socket goes away with the daemon"
 }
 
-topology
-gw_config "$LOGDIR" && mkdir -p "$LOGDIR/run"
-charon_start "$LOGDIR"
-gw_start "$LOGDIR"
+ike_topology
+ip -n "$(ns gw)" link set lo up # the metrics endpoint listens on 127.0.0.1 in ns gw
+mkdir -p "$LOGDIR/run"
+gw_toml "$LOGDIR/gw.toml" ctl="$LOGDIR/run/ctl.sock" metrics="127.0.0.1:$METRICS_PORT" p1="aes sha 14"
+charon_up charon cs "$LOGDIR" tries=3
+gw_run gw gw "$LOGDIR/gw.toml"
+CTL_PID=$GW_CTL_PID
+wait_for 10 "the ctl socket" test -S "$(SOCK)"
 for c in show errors debug clear stop; do
     "case_$c"
 done

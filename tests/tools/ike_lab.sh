@@ -205,7 +205,7 @@ gw_toml() {
         [ts]=ts [esp]="esp-aes esp-sha-hmac" [acl]=101 [src]=10.10.1.0/24 [dst]=10.10.2.0/24
         [auth]=pre-share [p1]="aes sha 14" [p1_lifetime]=86400 [identity]="" [keepalive]=""
         [nat_keepalive]="" [psk]=gw-charon-psk [tp]=LAB [cas]="root sub" [cert]=gw [crl]=sub.crl
-        [peer]=10.99.0.2 [lifetime]=3600 [pfs]="" [dynamic]="" [reverse_route]="")
+        [peer]=10.99.0.2 [lifetime]=3600 [pfs]="" [dynamic]="" [reverse_route]="" [metrics]="")
     _kv o "$@"
     local enc hash group ident=${o[identity]} w esp="" cas="" a b
     read -r enc hash group <<<"${o[p1]}"
@@ -276,6 +276,7 @@ EOF
             printf '[[isakmp.key]]\nkey = "%s"\naddress = "%s"\n' "${o[psk]}" "${o[peer]}"
         fi
         printf '[ctl]\nsocket = "%s"\n' "${o[ctl]}"
+        [ -z "${o[metrics]}" ] || printf 'metrics = "%s"\n' "${o[metrics]}"
         if [ -n "${o[dynamic]}" ]; then
             cat <<EOF
 [[crypto_map.vpn]]
