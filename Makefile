@@ -59,6 +59,7 @@ bench: build
 	$(CARGO) bench -p benches
 	bash benches/throughput.sh 5
 	bash benches/crypto-ceiling.sh
+	bash benches/ike-setup.sh
 
 # The binaries, the systemd units (deploy/systemd) and the docs; DESTDIR and PREFIX as usual.
 # The configuration is the operator's: copy an example to /etc/ipsec-gateway/gateway.toml.

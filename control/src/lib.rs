@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dplink;
 pub mod ike;
 pub mod ikecrypto;
+pub mod ikeload;
 pub mod isakmp;
 pub mod pki;
 pub mod sessions;

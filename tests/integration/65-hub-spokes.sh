@@ -214,6 +214,25 @@ EOF
     n=$("$PY" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$d/sas-after.json")
     [ "$n" = $((2 * NSPOKES)) ] || fail "the dataplane holds $n SAs after the refusal, not $((2 * NSPOKES))"
     log "$(grep -o 'IKMP_INVAL_CERT.*' "$ctl" | head -1 | cut -c1-160)"
+
+    # 5. what the operator sees of the PKI is what was checked: the sub CA's CRL with the
+    #    revoked spoke's serial, and the hub's certificate with the key usage it carries
+    local ctlbin=${IPSEC_CTL:-$TESTS_ROOT/target/release/ipsec-ctl} crls certs serial usage
+    crls=$("$ctlbin" --socket "$d/ctl.sock" show crypto pki crls) || fail "show crypto pki crls failed: $crls"
+    serial=$(openssl x509 -in "$PKI/spoke$r.pem" -noout -serial | cut -d= -f2 | sed 's/^0*//')
+    grep -qiE "Serial Number: 0x0*$serial +Revocation Date" <<<"$crls" ||
+        fail "show crypto pki crls does not list the revoked serial $serial: $crls"
+    certs=$("$ctlbin" --socket "$d/ctl.sock" show crypto pki certificates) || fail "show crypto pki certificates failed"
+    usage=$(openssl x509 -in "$PKI/hub.pem" -noout -ext keyUsage 2>/dev/null | tail -n +2)
+    case $usage in
+    *"Digital Signature"*"Key Encipherment"* | "") usage="General Purpose" ;;
+    *"Digital Signature"*) usage=Signature ;;
+    *) usage=Encryption ;;
+    esac
+    # our own certificate's block (the first line is "Certificate", the CAs' "CA Certificate")
+    awk '/^Certificate$/ { on = 1 } on && /^$/ { exit } on' <<<"$certs" | grep -qE "Certificate Usage: $usage$" ||
+        fail "the hub's certificate is not shown with Certificate Usage $usage: $certs"
+    log "show crypto pki crls lists the revoked serial 0x$serial; our certificate: Key Usage $usage"
     log "PASS hub ($NSPOKES spokes all up in ${t_all} s; traffic through each; revoked spoke refused)"
 }
 

@@ -156,6 +156,17 @@ EOF
     grep -qF "Current peer: $PEER" <<<"$map" || fail "sh cr map: no current peer: $map"
     grep -q "Default protection suite" <<<"$pol" || fail "sh cr isa policy: no default suite: $pol"
     log "PASS --json (ipsec sa counts agree; 7 other show commands parse)"
+    # the engine as the dataplane reports it: its version (Hello), the library its SAs use,
+    # and what a packet costs on the worker (cycles while it had packets / packets in)
+    local conf acc cpp
+    conf=$(ctl show crypto engine configuration) acc=$(ctl show crypto engine accelerator statistics)
+    grep -qE "crypto engine version: +ipsec-dataplane [0-9]+\.[0-9]+" <<<"$conf" ||
+        fail "engine configuration: no dataplane version: $conf"
+    grep -qE "^ +esp-aes 128 esp-sha-hmac +rustcrypto$" <<<"$conf" ||
+        fail "engine configuration: not the backend the SAs use: $conf"
+    cpp=$(grep -oE "cycles per packet: [0-9]+" <<<"$acc" | head -1 | grep -oE "[0-9]+$" || true)
+    [ -n "$cpp" ] && [ "$cpp" -gt 0 ] || fail "accelerator statistics: no cycles per packet: $acc"
+    log "PASS engine: $(grep -E 'engine version' <<<"$conf" | xargs), esp-aes esp-sha-hmac on rustcrypto, $cpp cycles per packet"
 
     local m
     m=$(nsx gw curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no metrics on 127.0.0.1:$METRICS_PORT"

@@ -36,7 +36,10 @@ fn main() {
     let cipher = backend
         .cipher(t, &vec![0x11; t.encryption.key_len()], &[])
         .expect("key expansion");
-    for size in sizes.split(',').filter_map(|s| s.trim().parse::<usize>().ok()) {
+    for size in sizes
+        .split(',')
+        .filter_map(|s| s.trim().parse::<usize>().ok())
+    {
         // what the dataplane seals for a `size`-byte inner packet in tunnel mode: the
         // packet, the ESP trailer padded to 4 bytes, the IV before and the ICV after
         let body = (size + 2).div_ceil(4) * 4;

@@ -37,7 +37,7 @@ mod tests;
 #[cfg(test)]
 mod tests_reload;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,8 @@ use crate::dplink::{Dataplane, Event, IkeDatagram, LinkError};
 use crate::ike::informational::{self, InfoEvent};
 use crate::ike::log_context;
 use crate::ike::{
-    ChildSa, Initiator, Phase1Sa, QuickModeInitiator, QuickModeResponder, Rejection, Responder,
-    Role, Step,
+    ChildSa, Initiator, Phase1Sa, Phase2Policy, QmResponse, QuickModeInitiator, QuickModeResponder,
+    Rejection, Responder, Role, Step,
 };
 use crate::isakmp::header::ExchangeType;
 use crate::isakmp::message;
@@ -86,6 +86,16 @@ pub trait Link {
     /// Every SA's counters and remaining lifetime, and the per-lcore counters (what the
     /// show commands and the metrics print).
     fn counters(&mut self) -> Result<CountersMsg, LinkError>;
+    /// An event already sent to us, without waiting; None when there is none (or the link
+    /// has no events of its own, as in the tests). Read while a batch's Main Mode steps
+    /// run, so that the channel keeps being emptied (see [`Daemon::on_events`]).
+    fn poll_event(&mut self) -> Option<Event> {
+        None
+    }
+    /// The dataplane's name and version, as its Hello gave them.
+    fn engine_name(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Link for Dataplane {
@@ -108,12 +118,16 @@ impl Link for Dataplane {
         Dataplane::install_spd(self, rules)
     }
     fn counters(&mut self) -> Result<CountersMsg, LinkError> {
-        // A dump can take longer than one event wait (the dataplane gathers it from its
-        // lcores); the reply is waited for longer, then the event wait is restored.
-        self.set_event_timeout(Duration::from_secs(2))?;
-        let dump = Dataplane::counters(self);
-        self.set_event_timeout(run::EVENT_WAIT)?;
-        dump
+        // the socket's timeout is the request timeout (run::REQUEST_TIMEOUT), long enough
+        // for a dump the dataplane gathers from its lcores
+        Dataplane::counters(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        // a broken channel shows again at the run loop's next wait, which reconnects
+        self.try_event().ok().flatten()
+    }
+    fn engine_name(&self) -> Option<String> {
+        Some(Dataplane::engine_name(self).to_string())
     }
 }
 
@@ -147,6 +161,13 @@ pub struct Daemon<L: Link> {
     next_dynamic_sa_id: u32,
     /// When the CRLs are next checked for a refresh (before their nextUpdate).
     next_crl_check: Option<Instant>,
+    /// Events read from the link while a batch was being stepped, oldest first: the next
+    /// batch starts with them ([`Daemon::take_backlog`]).
+    backlog: VecDeque<Event>,
+    /// While [`Daemon::on_events`] handles a batch: whether the SPD changed. The SPD is
+    /// then installed once for the batch instead of once per change (a hub bringing up
+    /// hundreds of spokes would otherwise send its whole SPD once per spoke: O(N^2)).
+    spd_batch: Option<bool>,
 }
 
 fn random_u32() -> u32 {
@@ -156,38 +177,113 @@ fn random_u32() -> u32 {
     u32::from_be_bytes(b)
 }
 
-/// One Main Mode step to run: the ISAKMP SA's conn-id (for the log lines), its state and the
-/// message.
-type MmStep = (u32, Negotiation, IkeDatagram);
+/// One exchange step of a batch to run on a thread of [`step_in_parallel`]: the phase 1 SA
+/// (taken out of the map meanwhile), the message, and what to do with it.
+struct Job {
+    key: P1Key,
+    p1: Phase1,
+    d: IkeDatagram,
+    work: Work,
+}
 
-/// Runs Main Mode steps on up to one thread per core (scoped threads: a batch is a handful of
-/// messages, each worth milliseconds of Diffie-Hellman or RSA); results in the steps' order.
-fn step_in_parallel(steps: Vec<MmStep>) -> Vec<(Advance, IkeDatagram)> {
-    let step = |(conn_id, n, d): MmStep| {
-        let adv = log_context::scope(conn_id, || n.on_message(&d.message, d.local, d.remote));
-        (adv, d)
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(steps.len());
+/// The expensive steps: Diffie-Hellman, RSA and certificate checks.
+enum Work {
+    /// A Main Mode message for the negotiation (taken out of the SA).
+    MainMode(Box<Negotiation>),
+    /// A QM1 under the (established) SA: the crypto-map entries it may match and the
+    /// inbound SPI allocated for it beforehand (the dataplane cannot be asked from a
+    /// thread). With PFS, its two modular exponentiations are a third of a hub's work
+    /// per tunnel.
+    QuickMode {
+        mid: u32,
+        offered: Vec<(Phase2Policy, Origin)>,
+        spi: u32,
+    },
+}
+
+/// What a [`Job`] gave.
+enum Outcome {
+    MainMode(Box<Advance>),
+    QuickMode {
+        mid: u32,
+        offered: Vec<(Phase2Policy, Origin)>,
+        result: Box<Result<QmResponse, Rejection>>,
+    },
+}
+
+impl Job {
+    fn run(self) -> (P1Key, Phase1, IkeDatagram, Outcome) {
+        let Job { key, p1, d, work } = self;
+        let outcome = log_context::scope(p1.conn_id, || match work {
+            Work::MainMode(n) => {
+                Outcome::MainMode(Box::new(n.on_message(&d.message, d.local, d.remote)))
+            }
+            Work::QuickMode { mid, offered, spi } => {
+                let P1State::Established { sa, .. } = &p1.state else {
+                    unreachable!("a QM1 job is made for an established SA only")
+                };
+                let policies: Vec<_> = offered.iter().map(|(p, _)| p.clone()).collect();
+                let result = Box::new(QuickModeResponder::on_qm1(
+                    sa,
+                    &d.message,
+                    &policies,
+                    &mut || spi,
+                ));
+                Outcome::QuickMode {
+                    mid,
+                    offered,
+                    result,
+                }
+            }
+        });
+        (key, p1, d, outcome)
+    }
+}
+
+/// The number of cores, asked once: `available_parallelism` reads the cgroup files of the
+/// process each time (it showed in profiles of a hub under load, once per batch).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// How often the link is read while steps run.
+const DRAIN_EVERY: Duration = Duration::from_millis(1);
+
+/// Runs a batch's steps on up to one thread per core (scoped threads: a batch is a handful
+/// of messages, each worth a millisecond or so of Diffie-Hellman or RSA); results in the
+/// jobs' order. Meanwhile this thread empties the link into `backlog`: the dataplane drops
+/// a control client whose socket is full when it has another IKE message to punt.
+fn step_in_parallel<L: Link>(
+    jobs: Vec<Job>,
+    link: &mut L,
+    backlog: &mut VecDeque<Event>,
+) -> Vec<(P1Key, Phase1, IkeDatagram, Outcome)> {
+    let threads = cores().min(jobs.len());
     if threads <= 1 {
-        return steps.into_iter().map(step).collect();
+        return jobs.into_iter().map(Job::run).collect();
     }
-    // deal the steps out round-robin, remembering each one's place
-    let mut chunks: Vec<Vec<(usize, MmStep)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, s) in steps.into_iter().enumerate() {
-        chunks[i % threads].push((i, s));
+    // deal the jobs out round-robin, remembering each one's place
+    let mut chunks: Vec<Vec<(usize, Job)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, j) in jobs.into_iter().enumerate() {
+        chunks[i % threads].push((i, j));
     }
-    let mut done: Vec<(usize, (Advance, IkeDatagram))> = std::thread::scope(|scope| {
+    let mut done: Vec<(usize, _)> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|c| {
-                scope.spawn(move || c.into_iter().map(|(i, s)| (i, step(s))).collect::<Vec<_>>())
+                scope.spawn(move || c.into_iter().map(|(i, j)| (i, j.run())).collect::<Vec<_>>())
             })
             .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            match link.poll_event() {
+                Some(e) => backlog.push_back(e),
+                None => std::thread::sleep(DRAIN_EVERY),
+            }
+        }
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("a Main Mode step panicked"))
+            .flat_map(|h| h.join().expect("an exchange step panicked"))
             .collect()
     });
     done.sort_by_key(|(i, _)| *i);
@@ -212,6 +308,8 @@ impl<L: Link> Daemon<L> {
             next_conn_id: 1,
             next_ipsec_conn_id: FIRST_IPSEC_CONN_ID,
             next_crl_check: None,
+            spd_batch: None,
+            backlog: VecDeque::new(),
         }
     }
 
@@ -480,36 +578,67 @@ impl<L: Link> Daemon<L> {
     /// — Diffie-Hellman and RSA, the expensive part of bringing a tunnel up — run in
     /// parallel, one message per ISAKMP SA, on up to one thread per core: the states are
     /// pure (state + message -> next state), so only the stepping is spread, and the results
-    /// and every other event are applied on this thread, in order.
+    /// and every other event are applied on this thread, in order. What the link delivers
+    /// meanwhile waits in the backlog ([`Daemon::take_backlog`]). SPD changes of the batch
+    /// (dynamic-map rules) are installed once, at its end.
     pub fn on_events(&mut self, events: Vec<Event>, now: Instant) {
-        // the SAs whose step runs in parallel, and the steps (conn-id, state, message)
-        let mut held: Vec<(P1Key, Phase1)> = Vec::new();
-        let mut steps: Vec<MmStep> = Vec::new();
+        self.spd_batch = Some(false);
+        self.on_events_batched(events, now);
+        if self.spd_batch.take() == Some(true) {
+            self.install_spd();
+        }
+    }
+
+    fn on_events_batched(&mut self, events: Vec<Event>, now: Instant) {
+        // the steps that run in parallel, each holding its SA out of the map
+        let mut jobs: Vec<Job> = Vec::new();
         let mut rest = Vec::new();
         // SAs with a message handled below, one at a time: their later messages wait too
         let mut in_order: Vec<P1Key> = Vec::new();
         for ev in events {
-            let key = match &ev {
+            let header = match &ev {
                 Event::Ike { datagram, .. } => message::parse_header(&datagram.message)
                     .ok()
-                    .map(|(h, _)| (h.initiator_cookie, datagram.remote.ip())),
+                    .map(|(h, _)| (h, datagram.remote.ip())),
                 _ => None,
             };
-            let Some(key) = key else {
+            let Some((h, peer)) = header else {
                 rest.push(ev);
                 continue;
             };
-            if held.iter().any(|(h, _)| *h == key) || in_order.contains(&key) {
+            let key = (h.initiator_cookie, peer);
+            if jobs.iter().any(|j| j.key == key) || in_order.contains(&key) {
                 in_order.push(key);
                 rest.push(ev);
                 continue;
             }
-            let negotiation = match self.phase1.get_mut(&key).map(|p| &mut p.state) {
-                Some(P1State::Negotiating { negotiation, .. }) => negotiation.take(),
+            let work = match self.phase1.get_mut(&key) {
+                Some(Phase1 {
+                    state: P1State::Negotiating { negotiation, .. },
+                    ..
+                }) => negotiation.take().map(Work::MainMode),
+                Some(p)
+                    if h.exchange_type == ExchangeType::QUICK_MODE
+                        && h.message_id != 0
+                        && !p.quick.contains_key(&h.message_id) =>
+                {
+                    // a new Quick Mode (QM1): its SPI now, the rest on a thread
+                    match (p.established(), self.link.allocate_spi()) {
+                        (Some(sa), Ok(spi)) => Some(Work::QuickMode {
+                            mid: h.message_id,
+                            offered: self
+                                .policy
+                                .responder_policies(sa.remote.ip(), sa.local.ip()),
+                            spi,
+                        }),
+                        // quick_responder says why
+                        _ => None,
+                    }
+                }
                 _ => None,
             };
-            let Some(n) = negotiation else {
-                // not a Main Mode in progress (MM1, Quick Mode, informational...)
+            let Some(work) = work else {
+                // MM1, Quick Mode messages of running exchanges, informational...
                 in_order.push(key);
                 rest.push(ev);
                 continue;
@@ -518,11 +647,26 @@ impl<L: Link> Daemon<L> {
                 unreachable!("only Ike events get a key")
             };
             let p1 = self.phase1.remove(&key).expect("found above");
-            steps.push((p1.conn_id, *n, datagram));
-            held.push((key, p1));
+            jobs.push(Job {
+                key,
+                p1,
+                d: datagram,
+                work,
+            });
         }
-        for ((key, mut p1), (adv, d)) in held.into_iter().zip(step_in_parallel(steps)) {
-            let keep = log_context::scope(p1.conn_id, || self.apply_advance(&mut p1, adv, &d, now));
+        let stepped = step_in_parallel(jobs, &mut self.link, &mut self.backlog);
+        for (key, mut p1, d, outcome) in stepped {
+            let keep = log_context::scope(p1.conn_id, || match outcome {
+                Outcome::MainMode(adv) => self.apply_advance(&mut p1, *adv, &d, now),
+                Outcome::QuickMode {
+                    mid,
+                    offered,
+                    result,
+                } => {
+                    self.quick_responded(&mut p1, mid, &offered, *result, now);
+                    true
+                }
+            });
             if keep {
                 self.phase1.insert(key, p1);
             }
@@ -530,6 +674,12 @@ impl<L: Link> Daemon<L> {
         for ev in rest {
             self.on_event(ev, now);
         }
+    }
+
+    /// The oldest event read while a batch was stepped, if any: the run loop takes these
+    /// before reading the link again, so events stay in their order.
+    pub fn take_backlog(&mut self) -> Option<Event> {
+        self.backlog.pop_front()
     }
 
     /// Phase 1 is up: log it, honour INITIAL-CONTACT, start the Quick Modes that waited.
@@ -694,12 +844,31 @@ impl<L: Link> Daemon<L> {
             }
         };
         let result = QuickModeResponder::on_qm1(sa, &d.message, &policies, &mut alloc);
-        let (l, r) = (sa.local, sa.remote);
         if let Some(e) = alloc_error {
             self.stats.link_errors += 1;
-            log::warn!("IPSEC: no SPI from the dataplane for {r}: {e}; QM1 dropped");
+            log::warn!(
+                "IPSEC: no SPI from the dataplane for {}: {e}; QM1 dropped",
+                sa.remote
+            );
             return;
         }
+        self.quick_responded(p1, mid, &offered, result, now);
+    }
+
+    /// What [`QuickModeResponder::on_qm1`] made of a QM1 (here or on a thread of
+    /// [`step_in_parallel`]), applied: the SA id, the inbound SA, QM2, the exchange's state.
+    fn quick_responded(
+        &mut self,
+        p1: &mut Phase1,
+        mid: u32,
+        offered: &[(Phase2Policy, Origin)],
+        result: Result<QmResponse, Rejection>,
+        now: Instant,
+    ) {
+        let P1State::Established { sa, .. } = &p1.state else {
+            return;
+        };
+        let (l, r) = (sa.local, sa.remote);
         let resp = match result {
             Ok(resp) => resp,
             Err(rej) => {
@@ -915,6 +1084,10 @@ impl<L: Link> Daemon<L> {
     }
 
     fn install_spd(&mut self) {
+        if let Some(changed) = &mut self.spd_batch {
+            *changed = true; // installed at the end of the batch
+            return;
+        }
         let mut rules = self.policy.static_spd.clone();
         rules.extend(self.children.dynamic_rules.values().cloned());
         if let Err(e) = self.link.install_spd(rules) {

@@ -26,8 +26,18 @@ use super::{Daemon, Link};
 
 /// How long one wait for a dataplane event lasts: the timer resolution of the daemon.
 pub(super) const EVENT_WAIT: Duration = Duration::from_millis(50);
-/// At most this many queued events are taken at once.
-const MAX_BATCH: usize = 256;
+/// How long a request to the dataplane waits for its reply (the channel socket's receive
+/// timeout; events are waited for with [`EVENT_WAIT`] apart from it). Long enough for a
+/// dataplane whose main lcore is descheduled for a while on a loaded host: a request that
+/// times out loses what it carried (an IKE message: a retransmission interval, seconds).
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// At most this many queued events are taken at once. The dataplane drops a control client
+/// whose socket is full when it punts another IKE message (its send would block), so the
+/// channel must not go unread for long: with a thousand spokes starting at once, batches of
+/// 256 (a few hundred ms of DH and RSA, and the serial Quick Mode work after them) made it
+/// drop us several times a run, losing what was queued. The parallel steps now read the
+/// channel as they run (Daemon::on_events); 32 still gives every core several steps.
+const MAX_BATCH: usize = 32;
 /// How often timers run.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -94,7 +104,7 @@ fn connect(path: &Path, mut meanwhile: impl FnMut()) -> Option<Dataplane> {
         }
         match Dataplane::connect(path) {
             Ok(mut d) => {
-                if let Err(e) = d.set_event_timeout(EVENT_WAIT) {
+                if let Err(e) = d.set_event_timeout(REQUEST_TIMEOUT) {
                     log::warn!("dataplane channel: {e}");
                     continue;
                 }
@@ -229,12 +239,21 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     }
     let mut next_tick = Instant::now() + TICK;
     while !signals::stop_requested() {
-        match daemon.link.next_event() {
+        // what was read while the last batch was stepped comes first
+        let first = match daemon.take_backlog() {
+            Some(ev) => Ok(Some(ev)),
+            None => daemon.link.wait_event(EVENT_WAIT),
+        };
+        match first {
             Ok(Some(ev)) => {
                 // what else is already queued goes with it: Main Mode steps of different
                 // peers then run in parallel (Daemon::on_events)
                 let mut batch = vec![ev];
                 while batch.len() < MAX_BATCH {
+                    if let Some(e) = daemon.take_backlog() {
+                        batch.push(e);
+                        continue;
+                    }
                     match daemon.link.try_event() {
                         Ok(Some(e)) => batch.push(e),
                         _ => break,

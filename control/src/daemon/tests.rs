@@ -26,6 +26,8 @@ pub(super) struct Sad {
     pub(super) inbound: BTreeMap<u32, SaParams>,
     pub(super) outbound: BTreeMap<u32, SaParams>,
     pub(super) spd: Option<Vec<SpdRuleMsg>>,
+    /// InstallSpd requests received.
+    spd_installs: usize,
     next_spi: u32,
     deleted: Vec<(u32, Direction)>,
     /// SAs installed (AddSa messages), replacements included.
@@ -66,6 +68,7 @@ impl Link for Sad {
     }
     fn install_spd(&mut self, rules: Vec<SpdRuleMsg>) -> Result<(), LinkError> {
         self.spd = Some(rules);
+        self.spd_installs += 1;
         Ok(())
     }
     /// The SAs held, with zero counts and their whole lifetime left.
@@ -516,6 +519,147 @@ fn a_hub_with_a_dynamic_map_gives_each_spoke_its_own_sa_id_and_spd_rule() {
     let spd = hub.link.spd.clone().unwrap();
     assert_eq!(spd.len(), 2);
     assert!(spd.iter().all(|r| r.protect != Some(first_dyn + 1)));
+}
+
+/// Runs `s` (which starts from an Acquire) against `hub` until `s` has its SA pair, and
+/// returns what `s` sent last and the hub has not received: its QM3.
+fn up_to_qm3(s: &mut Daemon<Sad>, hub: &mut Daemon<Sad>, now: Instant) -> Vec<IkeDatagram> {
+    let flip = |d: IkeDatagram| IkeDatagram {
+        local: d.remote,
+        remote: d.local,
+        message: d.message,
+    };
+    let sa_id = s.policy.statics[0].sa_id;
+    s.on_acquire(
+        sa_id,
+        Some(ip("10.128.0.5")),
+        Some(ip("10.2.0.9")),
+        None,
+        now,
+    );
+    for _ in 0..10 {
+        let from_s = std::mem::take(&mut s.link.out);
+        if !s.children.by_spi.is_empty() {
+            return from_s;
+        }
+        for d in from_s {
+            hub.on_ike(flip(d), now);
+        }
+        for d in std::mem::take(&mut hub.link.out) {
+            s.on_ike(flip(d), now);
+        }
+    }
+    panic!("the spoke's Quick Mode did not complete");
+}
+
+#[test]
+fn a_batch_of_spokes_coming_up_installs_the_hubs_spd_once() {
+    let mut hub = hub("");
+    let now = Instant::now();
+    let mut spokes: Vec<Daemon<Sad>> = (0..4).map(spoke).collect();
+    let qm3s: Vec<Event> = spokes
+        .iter_mut()
+        .flat_map(|s| up_to_qm3(s, &mut hub, now))
+        .map(|d| Event::Ike {
+            port: 1,
+            datagram: IkeDatagram {
+                local: d.remote,
+                remote: d.local,
+                message: d.message,
+            },
+        })
+        .collect();
+    assert_eq!(qm3s.len(), 4);
+    assert!(hub.children.by_spi.is_empty(), "no pair before QM3");
+    let before = hub.link.spd_installs;
+    hub.on_events(qm3s, now);
+    assert_eq!(hub.children.by_spi.len(), 4);
+    assert_eq!(
+        hub.link.spd_installs,
+        before + 1,
+        "one InstallSpd for the batch"
+    );
+    assert_eq!(
+        hub.link.spd.as_ref().unwrap().len(),
+        4,
+        "with every spoke's rule"
+    );
+    // outside a batch, a change is installed at once
+    hub.clear_sa_peer(ip("192.0.2.11"));
+    assert_eq!(hub.link.spd_installs, before + 2);
+    assert_eq!(hub.link.spd.as_ref().unwrap().len(), 3);
+}
+
+#[test]
+fn qm1s_of_several_spokes_in_one_batch_are_answered_in_parallel_with_matching_keys() {
+    let flip = |d: IkeDatagram| IkeDatagram {
+        local: d.remote,
+        remote: d.local,
+        message: d.message,
+    };
+    let mut hub = hub("");
+    let first_dyn = hub.policy.first_dynamic_sa_id;
+    let now = Instant::now();
+    let mut spokes: Vec<Daemon<Sad>> = (0..4).map(spoke).collect();
+    // each spoke runs Main Mode with the hub; its QM1 is held back
+    let mut qm1s = Vec::new();
+    for s in spokes.iter_mut() {
+        let sa_id = s.policy.statics[0].sa_id;
+        s.on_acquire(
+            sa_id,
+            Some(ip("10.128.0.5")),
+            Some(ip("10.2.0.9")),
+            None,
+            now,
+        );
+        for _ in 0..10 {
+            let from_s = std::mem::take(&mut s.link.out);
+            if s.phase1.values().any(|p| p.established().is_some()) {
+                qm1s.extend(from_s);
+                break;
+            }
+            for d in from_s {
+                hub.on_ike(flip(d), now);
+            }
+            for d in std::mem::take(&mut hub.link.out) {
+                s.on_ike(flip(d), now);
+            }
+        }
+    }
+    assert_eq!(qm1s.len(), 4, "one QM1 per spoke");
+    let batch = qm1s
+        .into_iter()
+        .map(|d| Event::Ike {
+            port: 1,
+            datagram: flip(d),
+        })
+        .collect();
+    hub.on_events(batch, now);
+    assert_eq!(
+        hub.link.inbound.len(),
+        4,
+        "an inbound SA per QM1, before QM2"
+    );
+    // QM2s to their spokes (by address), QM3s back
+    for d in std::mem::take(&mut hub.link.out) {
+        let s = spokes
+            .iter_mut()
+            .find(|s| s.policy.main_mode.contains_key(&d.remote.ip()))
+            .expect("a QM2 for one of the spokes");
+        s.on_ike(flip(d), now);
+    }
+    for s in spokes.iter_mut() {
+        pump(s, &mut hub, now, &mut no_loss);
+    }
+    assert_eq!(hub.children.by_spi.len(), 4);
+    assert_eq!(hub.stats.quick_established, 4);
+    for (i, s) in spokes.iter().enumerate() {
+        assert_eq!(s.children.by_spi.len(), 1, "spoke {i}");
+        // SA ids are given in the batch's order
+        let id = first_dyn + i as u32;
+        assert_pair_matches(&hub.link, id, &s.link);
+        assert_pair_matches(&s.link, s.policy.statics[0].sa_id, &hub.link);
+    }
 }
 
 #[test]

@@ -936,8 +936,21 @@ impl<L: Link> CtlBackend for Daemon<L> {
     }
 
     fn engine(&mut self) -> Result<EngineView, String> {
-        let connected = self.link.counters().is_ok();
+        let counters = self.link.counters().ok();
+        let connected = counters.is_some();
         let cfg = &self.policy.config.base;
+        // the library each transform's SAs use, as the dataplane reports it; for a transform
+        // with no SA yet, what the configuration forces or that the dataplane picks the
+        // fastest when it installs the first one
+        let mut in_use: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for s in counters.iter().flat_map(|c| c.sas.iter()) {
+            if !s.backend.is_empty() {
+                in_use
+                    .entry(s.transform.clone())
+                    .or_default()
+                    .insert(s.backend.clone());
+            }
+        }
         let mut backends = BTreeMap::new();
         for t in cfg.transform_sets.values() {
             let word = t
@@ -947,13 +960,18 @@ impl<L: Link> CtlBackend for Daemon<L> {
                 .split_whitespace()
                 .next()
                 .unwrap_or_default();
-            let backend = cfg
-                .dataplane
-                .backend
-                .get(word)
-                .cloned()
-                .unwrap_or_else(|| "auto (fastest available)".into());
-            backends.insert(t.transform.to_string(), backend);
+            let name = t.transform.to_string();
+            let backend = match (in_use.get(&name), cfg.dataplane.backend.get(word)) {
+                (Some(libs), _) => libs.iter().cloned().collect::<Vec<_>>().join(", "),
+                (None, Some(forced)) => format!("{forced} (configured)"),
+                (None, None) => "fastest available (chosen at the first SA)".into(),
+            };
+            backends.insert(name, backend);
+        }
+        for (t, libs) in &in_use {
+            backends
+                .entry(t.clone())
+                .or_insert_with(|| libs.iter().cloned().collect::<Vec<_>>().join(", "));
         }
         let mut capabilities: Vec<String> = vec![
             "esp-gcm 128".into(),
@@ -982,7 +1000,10 @@ impl<L: Link> CtlBackend for Daemon<L> {
             } else {
                 "not connected".into()
             },
-            version: None,
+            version: self
+                .link
+                .engine_name()
+                .filter(|n| connected && !n.is_empty()),
             main_lcore: Some(cfg.dataplane.main_lcore),
             worker_lcores: cfg.dataplane.worker_lcores.clone(),
             backends,

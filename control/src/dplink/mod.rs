@@ -4,6 +4,7 @@
 
 pub mod datagram;
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -62,7 +63,13 @@ impl Dataplane {
         })
     }
 
-    /// How long [`Dataplane::next_event`] waits.
+    /// What the dataplane called itself in its Hello (`ipsec-dataplane 0.1.0`).
+    pub fn engine_name(&self) -> &str {
+        self.client.peer_name()
+    }
+
+    /// The socket's receive timeout: how long [`Dataplane::next_event`] waits, and how long
+    /// a request waits for its reply (see [`Dataplane::wait_event`]).
     pub fn set_event_timeout(&mut self, t: Duration) -> Result<(), LinkError> {
         self.client
             .connection()
@@ -144,6 +151,33 @@ impl Dataplane {
     /// The next event, waiting up to the event timeout; `None` when none came.
     pub fn next_event(&mut self) -> Result<Option<Event>, LinkError> {
         self.event(true)
+    }
+
+    /// The next event, waiting up to `wait` for one (poll(2) on the socket), while the
+    /// socket's own timeout ([`Dataplane::set_event_timeout`]) stays what a request waits
+    /// for its reply. A short receive timeout would serve both, but then a request whose
+    /// reply is late (the dataplane's main lcore descheduled on a loaded host) fails and
+    /// the IKE message it carried is lost until the peer retransmits, seconds later.
+    pub fn wait_event(&mut self, wait: Duration) -> Result<Option<Event>, LinkError> {
+        if let Some(e) = self.event(false)? {
+            return Ok(Some(e));
+        }
+        let mut pfd = nix::libc::pollfd {
+            fd: self.client.connection().as_raw_fd(),
+            events: nix::libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the channel's socket, which outlives the call.
+        let r =
+            unsafe { nix::libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(None);
+            }
+            return Err(LinkError::Channel(ChannelError::Io(e)));
+        }
+        self.event(false)
     }
 
     /// An event that is already there; `None` at once otherwise (to gather a batch).

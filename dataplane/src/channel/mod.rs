@@ -52,6 +52,9 @@ pub struct SaCountersMsg {
     /// restarts and adopts the SAs).
     #[serde(default)]
     pub selectors: Vec<crate::esp::Selector>,
+    /// The crypto library of the SA (`ipsec-mb`, `ring`, `openssl`, `rustcrypto`).
+    #[serde(default)]
+    pub backend: String,
     /// Owner worker lcore (index among workers).
     pub owner: u16,
     /// Outbound: `#pkts encaps`, `#pkts encrypt`, `#pkts digest`.
@@ -87,6 +90,9 @@ pub struct LcoreCountersMsg {
     pub encaps: u64,
     pub decaps: u64,
     pub drops: std::collections::BTreeMap<String, u64>,
+    /// CPU cycles spent in poll iterations that had packets.
+    #[serde(default)]
+    pub busy_cycles: u64,
 }
 
 /// Everything `DumpCounters` returns.

@@ -256,6 +256,8 @@ pub struct Client {
     next_id: u32,
     /// Events that arrived while a request waited for its reply, in order.
     events: std::collections::VecDeque<Message>,
+    /// The name the server gave in its Hello (`ipsec-dataplane 0.1.0`).
+    peer: String,
 }
 
 impl Client {
@@ -280,14 +282,23 @@ impl Client {
             conn,
             next_id: 1,
             events: Default::default(),
+            peer: String::new(),
         };
         match c.request(&Message::Hello {
             version: super::VERSION,
             name: name.to_string(),
         })? {
-            Message::Hello { .. } => Ok(c),
+            Message::Hello { name, .. } => {
+                c.peer = name;
+                Ok(c)
+            }
             other => Err(Error::Decode(format!("expected Hello, got {other:?}"))),
         }
+    }
+
+    /// The name and version the server gave in its Hello.
+    pub fn peer_name(&self) -> &str {
+        &self.peer
     }
 
     /// Sends a request and waits for its reply. Events that arrive meanwhile are kept for

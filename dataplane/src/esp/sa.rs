@@ -121,6 +121,8 @@ pub struct Sa {
     pub replay_window: u32,
     /// Selectors as configured (outbound view), for show output.
     pub selectors: Vec<Selector>,
+    /// The crypto library that expanded the keys (`show crypto engine configuration`).
+    pub backend: &'static str,
 }
 
 impl Sa {
@@ -158,6 +160,7 @@ impl Sa {
             _ => None,
         };
         Ok(Sa {
+            backend: backend.name(),
             spi: params.spi,
             direction: params.direction,
             sa_id,
@@ -270,6 +273,7 @@ impl Sa {
             remote: self.remote.to_string(),
             transform: self.transform.to_string(),
             selectors: self.selectors.clone(),
+            backend: self.backend.to_string(),
             owner,
             encaps: c.encaps,
             encrypt: c.encrypt,

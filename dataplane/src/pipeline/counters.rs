@@ -170,6 +170,9 @@ pub struct LcoreCounters {
     pub decaps: Counter,
     /// Non-empty bursts processed.
     pub bursts: Counter,
+    /// CPU cycles (TSC) spent in the iterations that had packets: over the packets received
+    /// (from the ports and handoff rings), the cost of one packet on this lcore.
+    pub busy_cycles: Counter,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [Counter; DropReason::COUNT],
 }
@@ -203,6 +206,7 @@ impl LcoreCounters {
             encaps: self.encaps.get(),
             decaps: self.decaps.get(),
             bursts: self.bursts.get(),
+            busy_cycles: self.busy_cycles.get(),
             drops,
         }
     }
@@ -219,6 +223,7 @@ pub struct CounterSnapshot {
     pub encaps: u64,
     pub decaps: u64,
     pub bursts: u64,
+    pub busy_cycles: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -233,6 +238,7 @@ impl CounterSnapshot {
         self.encaps += other.encaps;
         self.decaps += other.decaps;
         self.bursts += other.bursts;
+        self.busy_cycles += other.busy_cycles;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += *b;
         }

@@ -59,7 +59,7 @@ impl ControlServer {
                     let reply = match msg {
                         Message::Hello { .. } => Message::Hello {
                             version: VERSION,
-                            name: "ipsec-dataplane".into(),
+                            name: format!("ipsec-dataplane {}", env!("CARGO_PKG_VERSION")),
                         },
                         other => handler.handle(other),
                     };
@@ -111,6 +111,7 @@ pub fn lcore_counters_msg(lcore: u32, worker: u16, s: &CounterSnapshot) -> Lcore
         bursts: s.bursts,
         encaps: s.encaps,
         decaps: s.decaps,
+        busy_cycles: s.busy_cycles,
         drops: DropReason::ALL
             .iter()
             .zip(s.drops.iter())

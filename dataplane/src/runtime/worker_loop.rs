@@ -81,7 +81,14 @@ where
             path_epoch: 0,
             hop_cache: Default::default(),
         };
-        poll_once(&mut cx, io, st)
+        let start = super::clock::cycles();
+        let frames = poll_once(&mut cx, io, st);
+        if frames > 0 {
+            self.counters
+                .busy_cycles
+                .add(super::clock::cycles().wrapping_sub(start));
+        }
+        frames
     }
 
     /// Polls until SIGINT/SIGTERM (the process-wide stop flag).

@@ -1,0 +1,251 @@
+#!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2031 # lib.sh's in_case sets LOGDIR for each run
+# IKE setup rate (issue 5): ipsec-ikeload brings up N tunnels (IKEv1 Main Mode with RSA-2048
+# certificates, aes sha group 14; Quick Mode esp-aes esp-sha-hmac with PFS group 14) from N
+# addresses against one responder, first ours (ipsec-dataplane + ipsec-control, a hub with a
+# dynamic crypto map), then strongSwan's charon (IKEv1, kernel-libipsec, the same
+# certificates and proposals), and reports tunnels/s, the times to the first and last phase 2
+# SA, and the time until every tunnel carried traffic, for each N in SIZES.
+#
+#   ns ld-ours (ipsec-ikeload)     ns hub (ours)                         ns hA
+#   ld0 10.99.1.1 ... +N-1 ------- dp-out [10.99.0.1/16]  dp-in [10.10.0.254/16] ---- ha0 10.10.0.1
+#                                                                             (sink: UDP 5501)
+#   ns ld-cs (ipsec-ikeload)       ns cs (charon)
+#   ld0 10.99.1.1 ... +N-1 ------- cs0 10.99.0.1/16, 10.10.0.1/16 on lo (its LAN; sink: UDP 5501)
+#
+# The traffic check is real on both: after its Quick Mode each spoke sends ESP probes (UDP
+# from its LAN address to 10.10.0.1:5501, encrypted on its outbound SA) until the sink in the
+# responder's LAN has one; a probe arrives only if the responder decrypted it on that
+# spoke's SA, checked it against the SA's selectors and routed it. Ours gets plain ESP; charon
+# (libipsec: ESP in UDP only, `encap = yes` fakes NAT-D so both sides float to 4500) gets ESP
+# in UDP 4500, and its TUN device delivers the probe to the sink's socket on its own lo.
+#
+# Settings (environment): SIZES ("100 1000"), WINDOW (concurrency window of the spokes, 200),
+# THREADS (ipsec-ikeload's workers; default one per core), CHARON_THREADS (32), RESPONDERS
+# ("ours charon"), IKELOAD_PKI (the key/certificate cache, /var/tmp/ipsec-ikeload-pki: the
+# first run with 1000 spokes makes 1000 RSA-2048 keys, a few minutes on this machine),
+# SHARED_KEY=1 (new spoke certificates share one key instead), OUT (benches/results/
+# ike-setup.json). Binaries: IPSEC_CONTROL, IPSEC_DATAPLANE, IPSEC_DPCTL, IPSEC_IKELOAD
+# (default target/release/). Needs root, `make build` (or cargo build --release -p control
+# -p dataplane) and strongSwan (make deps).
+#
+# The machine is shared: the load average before and after each run is in the JSON, and the
+# figures to compare are ours and charon's from the same invocation (the ratio).
+set -euo pipefail
+TEST_NAME=ike-setup
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/integration/lib.sh"
+# shellcheck source=../tests/tools/ike_lab.sh
+source "$TOOLS/ike_lab.sh"
+ike_need
+IKELOAD=${IPSEC_IKELOAD:-$TESTS_ROOT/target/release/ipsec-ikeload}
+[ -x "$IKELOAD" ] || fail "ipsec-ikeload not found at $IKELOAD (run 'make build')"
+SIZES=${SIZES:-"100 1000"}
+WINDOW=${WINDOW:-64}
+THREADS=${THREADS:-}
+CHARON_THREADS=${CHARON_THREADS:-32}
+RESPONDERS=${RESPONDERS:-"ours charon"}
+PKI=${IKELOAD_PKI:-/var/tmp/ipsec-ikeload-pki}
+OUT=${OUT:-$TESTS_ROOT/benches/results/ike-setup.json}
+HUB=10.99.0.1
+FIRST=10.99.1.1
+SINK=10.10.0.1
+MAXN=0
+for n in $SIZES; do
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 20000 ]; then
+        fail "SIZES: $n is not 1..20000"
+    fi
+    [ "$n" -le "$MAXN" ] || MAXN=$n
+done
+
+# --- PKI: the CA, hub.example.net (ours and charon use the same), spoke1..spokeMAXN; an empty
+# CRL of the CA for our hub's revocation_check = "crl"
+log "PKI in $PKI (cached; missing keys are made now)"
+"$IKELOAD" pki --dir "$PKI" --spokes "$MAXN" --hub-address "$HUB" ${SHARED_KEY:+--shared-key} >&2 ||
+    fail "ipsec-ikeload pki failed"
+pki --signcrl --cacert "$PKI/ca.pem" --cakey "$PKI/ca.key" --lifetime 7 --outform der \
+    >"$PKI/ca.crl" 2>"$WORK/crl.err" || fail "pki --signcrl: $(cat "$WORK/crl.err")"
+
+# --- ours ------------------------------------------------------------------------------------
+ours_topology() {
+    ns_add hA
+    ns_add hub
+    ns_add ld-ours
+    veth hA ha0 "$MAC_HA" hub dp-in "$MAC_DP_IN"
+    veth hub dp-out "$MAC_DP_OUT" ld-ours ld0 02:00:00:00:77:01
+    quiet_link hub dp-in
+    quiet_link hub dp-out
+    host_link hA ha0
+    lan_host hA ha0 "$SINK/16" 10.128.0.0/9 10.10.0.254
+    peer_link ld-ours ld0
+    add_spoke_addresses ld-ours
+}
+
+charon_topology() {
+    ns_add cs
+    ns_add ld-cs
+    veth cs cs0 02:00:00:00:99:02 ld-cs ld0 02:00:00:00:77:03
+    peer_link cs cs0
+    peer_link ld-cs ld0
+    ip -n "$(ns cs)" addr add "$HUB/16" dev cs0
+    ip -n "$(ns cs)" addr add "$SINK/16" dev lo # its LAN; the sink listens here
+    add_spoke_addresses ld-cs
+}
+
+# add_spoke_addresses NS: MAXN consecutive addresses from FIRST on NS's ld0 (one ip -batch).
+add_spoke_addresses() {
+    "$PY" - "$FIRST" "$MAXN" <<'EOF' >"$WORK/addrs-$1.batch"
+import ipaddress, sys
+a = ipaddress.IPv4Address(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    print("addr add %s/16 dev ld0" % (a + i))
+EOF
+    ip -n "$(ns "$1")" -batch "$WORK/addrs-$1.batch" || fail "cannot add the spokes' addresses in $1"
+}
+
+# load NS LABEL N SINK_NS: ipsec-ikeload from NS against HUB; report in $LOGDIR/report.json.
+load() {
+    local n=$1 label=$2 count=$3 sink_ns=$4
+    local t=()
+    [ -z "$THREADS" ] || t=(--threads "$THREADS")
+    nsx "$n" "$IKELOAD" run --pki "$PKI" --responder "$HUB" --first-address "$FIRST" \
+        --spokes "$count" --window "$WINDOW" "${t[@]}" --sink-netns "$(ns "$sink_ns")" \
+        --sink "$SINK" --label "$label" --timeout 180 --json "$LOGDIR/report.json" \
+        >"$LOGDIR/ikeload.log" 2>&1 || fail "ipsec-ikeload against $label failed: $(tail -5 "$LOGDIR/ikeload.log")"
+    cat "$LOGDIR/ikeload.log" >&2
+    cp "$LOGDIR/report.json" "$WORK/report-$label-$count.json"
+}
+
+run_ours() {
+    local count=$1 d=$LOGDIR
+    # `crypto map vpn 65535 ipsec-isakmp dynamic DYN`: the spokes' LANs (10.128.0.0/9 in /24s)
+    # to ours, PFS group 14, rsa-sig with CRL checking, identity hostname
+    gw_toml "$d/hub.toml" hostname=hub inside=10.10.0.254/16 outside="$HUB/16" acl=150 \
+        src=10.10.0.0/16 dst=10.128.0.0/9 auth=rsa-sig tp=LOAD cas=ca cert=hub crl=ca.crl \
+        dynamic=DYN reverse_route=true pfs=group14
+    gw_run hub hub "$d/hub.toml"
+    # the dataplane learns hA (the sink) before the first probe needs it
+    nsx hA ping -c 2 -i 0.3 -W 2 10.10.0.254 >/dev/null 2>&1 || true
+    load ld-ours ipsec-control "$count" hA
+    local up
+    up=$(grep -c "Crypto tunnel is UP" "$d/hub-control.log" || true)
+    log "ours, $count spokes: the hub logged $up tunnels up"
+}
+
+# --- charon ----------------------------------------------------------------------------------
+# charon_hub DIR: strongswan.conf (CHARON_THREADS workers, a hash table sized for thousands
+# of IKE SAs, logging of errors only: the log of 1000 exchanges at charon's test level would
+# cost more than the exchanges) and swanctl.conf: one IKEv1 responder connection for any
+# spoke whose certificate the CA issued, proxies 10.10.0.0/16 <-> within 10.128.0.0/9,
+# aes128-sha1-modp2048 for both phases (PFS), encap = yes.
+charon_hub() {
+    local d=$1
+    mkdir -p "$d/run" "$d/swanctl"/{x509,x509ca,x509crl,private}
+    rm -f "$d/charon.vici"
+    cat >"$d/strongswan.conf" <<EOF
+charon {
+  load = random nonce openssl pem pkcs1 pkcs8 x509 constraints pubkey aes sha1 sha2 hmac kernel-libipsec kernel-netlink socket-default vici
+  threads = $CHARON_THREADS
+  ikesa_table_size = 4096
+  ikesa_table_segments = 16
+  plugins { vici { socket = unix://$d/charon.vici } }
+  filelog { log { path = $d/charon.log
+                  time_format = %T
+                  default = 0
+                  flush_line = yes } }
+  syslog { daemon { default = -1 } }
+}
+swanctl { load = pem pkcs1 pkcs8 x509 pubkey openssl random }
+EOF
+    cp "$PKI/hub.pem" "$d/swanctl/x509/peer.pem"
+    cp "$PKI/hub.key" "$d/swanctl/private/peer.key"
+    cp "$PKI/ca.pem" "$d/swanctl/x509ca/"
+    cat >"$d/swanctl/swanctl.conf" <<EOF
+connections {
+  hub {
+    version = 1
+    local_addrs = $HUB
+    remote_addrs = %any
+    proposals = aes128-sha1-modp2048
+    encap = yes
+    send_certreq = yes
+    send_cert = always
+    fragmentation = no
+    local { auth = pubkey
+            certs = peer.pem
+            id = fqdn:hub.example.net }
+    remote { auth = pubkey
+             id = %any }
+    children { c { local_ts = 10.10.0.0/16
+                   remote_ts = 10.128.0.0/9
+                   esp_proposals = aes128-sha1-modp2048
+                   start_action = none } }
+  }
+}
+EOF
+}
+
+run_charon() {
+    local count=$1 d=$LOGDIR
+    charon_hub "$d"
+    charon_start charon cs "$d"
+    load ld-cs charon "$count" cs
+    local up
+    up=$(sw "$d" --list-sas 2>/dev/null | grep -c "INSTALLED, TUNNEL" || true)
+    log "charon, $count spokes: swanctl --list-sas shows $up CHILD_SAs installed"
+}
+
+# --- the runs --------------------------------------------------------------------------------
+for r in $RESPONDERS; do
+    case $r in
+    ours) ours_topology ;;
+    charon) charon_topology ;;
+    *) fail "RESPONDERS: unknown '$r' (ours, charon)" ;;
+    esac
+done
+log "topology up (prefix $PFX, work $WORK); sizes $SIZES, window $WINDOW"
+for count in $SIZES; do
+    for r in $RESPONDERS; do
+        in_case "$r-$count" "run_$r" "$count" || fail "run $r with $count spokes failed"
+    done
+done
+
+# --- the table and the JSON ------------------------------------------------------------------
+mkdir -p "$(dirname "$OUT")"
+"$PY" - "$WORK" "$OUT" "$SIZES" "$WINDOW" <<'EOF'
+import glob, json, os, platform, sys, time
+work, out, sizes, window = sys.argv[1], sys.argv[2], sys.argv[3].split(), int(sys.argv[4])
+runs = {}
+for f in glob.glob(os.path.join(work, "report-*.json")):
+    r = json.load(open(f))
+    runs[(r["responder_label"], r["spokes"])] = r
+def fmt(v, spec="%.2f"):
+    return "-" if v is None else spec % v
+print()
+print("| spokes | responder | tunnels/s | first phase 2 (s) | last phase 2 (s) | all carrying traffic (s) | failures | load avg before |")
+print("|---|---|---|---|---|---|---|---|")
+rows = []
+for n in map(int, sizes):
+    ours, cs = runs.get(("ipsec-control", n)), runs.get(("charon", n))
+    for r in (ours, cs):
+        if r is None:
+            continue
+        print("| %d | %s | %s | %s | %s | %s | %d | %s |" % (
+            n, r["responder_label"], fmt(r["tunnels_per_s"], "%.1f"), fmt(r["first_phase2_s"]),
+            fmt(r["last_phase2_s"]), fmt(r["all_carrying_traffic_s"]),
+            sum(r["failures"].values()), r["load_before"]))
+    ratio = None
+    if ours and cs and ours["tunnels_per_s"] and cs["tunnels_per_s"]:
+        ratio = ours["tunnels_per_s"] / cs["tunnels_per_s"]
+        print("| %d | **ours / charon** | **%.2f x** | | | | | |" % (n, ratio))
+    rows.append({"spokes": n, "ours": ours, "charon": cs, "ratio_tunnels_per_s": ratio})
+json.dump({
+    "bench": "ike-setup",
+    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+    "window": window,
+    "load": "IKEv1 Main Mode rsa-sig (RSA-2048), aes sha1 group 14; Quick Mode esp-aes esp-sha-hmac, PFS group 14",
+    "runs": rows,
+}, open(out, "w"), indent=2)
+print("\nwritten: %s" % out)
+EOF
+log "PASS"
