@@ -70,6 +70,13 @@ impl Eal {
         unsafe { dpdk_sys::rte_get_tsc_hz() }
     }
 
+    /// The time-stamp counter (`rte_rdtsc`), counting [`Eal::tsc_hz`] ticks per second.
+    #[inline]
+    pub fn tsc() -> u64 {
+        // SAFETY: reads the CPU's time-stamp counter; no memory is touched.
+        unsafe { dpdk_sys::shim_rte_rdtsc() }
+    }
+
     /// NUMA socket of an lcore.
     pub fn lcore_socket(lcore: u32) -> u32 {
         // SAFETY: plain EAL query.

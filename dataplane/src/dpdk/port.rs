@@ -184,6 +184,16 @@ impl Port {
         sent
     }
 
+    /// True when the link is up, asked without waiting (`rte_eth_link_get_nowait`). A memif
+    /// port is up once its peer process has connected.
+    pub fn link_up(&self) -> bool {
+        // SAFETY: zeroed rte_eth_link is a valid out-parameter.
+        let mut l: dpdk_sys::rte_eth_link = unsafe { std::mem::zeroed() };
+        // SAFETY: valid port id and out-pointer.
+        let r = unsafe { dpdk_sys::rte_eth_link_get_nowait(self.id, &mut l) };
+        r == 0 && l.link_status() != 0
+    }
+
     /// The port's counters.
     pub fn stats(&self) -> PortStats {
         // SAFETY: zeroed rte_eth_stats is a valid out-parameter.

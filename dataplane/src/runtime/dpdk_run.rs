@@ -275,7 +275,11 @@ pub fn run(config: Config) -> Result<(), String> {
         punt_rx.push(punt_c);
         let (req_p, req_c) = channel(1024);
         req_rx.push(req_c);
-        let (to_p, to_c) = SpscMailbox::<Update<Sa, Spd>>::pair(1024);
+        // The static SAs of the configuration all go through the intake before the workers
+        // start to drain it, and one worker may own all of them: room for every one (a
+        // headend's thousands of ipsec-manual entries overflowed a fixed 1024).
+        let intake_slots = (2 * config.manual_sas.len() + 64).max(1024);
+        let (to_p, to_c) = SpscMailbox::<Update<Sa, Spd>>::pair(intake_slots);
         let (back_p, back_c) = SpscMailbox::<Update<Sa, Spd>>::pair(1024);
         intake_to.push(to_p);
         intake_back.push(back_c);

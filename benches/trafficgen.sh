@@ -1,0 +1,120 @@
+#!/bin/bash
+# Zero-loss throughput (RFC 2544 binary search) and latency of ipsec-dataplane, measured with
+# the project's DPDK traffic generator, ipsec-trafficgen (issue 5, "Traffic generator and
+# runs").
+#
+# For each tunnel count (two SAs each, esp-gcm 128, tunnel mode, one crypto-map entry and one
+# ACL per tunnel): `ipsec-trafficgen lab` writes the gateway's configuration on net_memif
+# ports, ipsec-dataplane starts with it, and the generator connects to its two memif sockets
+# and runs encap (plaintext in on the inside, ESP back on the outside), then decap (ESP
+# encrypted per packet with fresh sequence numbers, so the anti-replay window stays on;
+# plaintext back). Every returned packet is checked (SPI and peer of its tunnel; one in 16
+# decrypted and compared; decap output compared byte for byte). At WORKER_TUNNELS tunnels the
+# gateway also runs with 2 worker lcores, for the scaling ratio.
+#
+# Core placement on this 2-CPU machine (no CPU is free for anyone):
+#   1 worker:  gateway main lcore 0 on CPU 0 (management; sleeps when idle), worker lcore 1 on
+#              CPU 1; the generator (one lcore: TX, pacing, RX, checks) on CPU 0.
+#   2 workers: worker lcore 2 is folded onto CPU 0 (ipsec-dataplane's --lcores 2@0), where the
+#              generator also runs: the second worker and the generator share one CPU, so the
+#              2-worker figure says more about time-sharing than about scaling.
+# Everything runs at nice 19 next to whatever else the machine does: read the ratios (N
+# tunnels against the fewest, 2 workers against 1, within one run), not the absolute figures.
+#
+# Output: benches/results/trafficgen.json (every run), trafficgen.md (table, ratios, gateway
+# start-up times), trafficgen.svg (zero-loss Mpps against tunnels). Needs root (DPDK).
+#
+# Usage: [TUNNELS="1 10 100 1000 10000"] [WORKER_TUNNELS=100] [SIZES=64,128,512,1420,imix]
+#        [DURATION=1] [LOSS=0 (percent)] [KEEP=1] benches/trafficgen.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TGT=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${IPSEC_DATAPLANE:-$TGT/release/ipsec-dataplane}
+GEN=${IPSEC_TRAFFICGEN:-$TGT/release/ipsec-trafficgen}
+TUNNELS=${TUNNELS:-1 10 100 1000 10000}
+WORKER_TUNNELS=${WORKER_TUNNELS:-100}
+SIZES=${SIZES:-64,128,512,1420,imix}
+DURATION=${DURATION:-1}
+LOSS=${LOSS:-0}
+[ "$(id -u)" = 0 ] || { echo "benches/trafficgen.sh needs root (DPDK)" >&2; exit 1; }
+for b in "$BIN" "$GEN"; do
+    [ -x "$b" ] || { echo "no $b: cargo build --release -p dataplane -p benches" >&2; exit 1; }
+done
+W=$(mktemp -d /tmp/ipgw-tgen.XXXXXX)
+OUT=$ROOT/benches/results
+mkdir -p "$OUT" "$W/runs"
+DP=
+stop_dataplane() {
+    [ -n "$DP" ] || return 0
+    kill -INT "$DP" 2>/dev/null || { DP=; return 0; }
+    for _ in $(seq 50); do kill -0 "$DP" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DP" 2>/dev/null || true
+    wait "$DP" 2>/dev/null || true
+    DP=
+}
+cleanup() { stop_dataplane; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
+trap cleanup EXIT
+
+placement() { # WORKERS
+    if [ "$1" = 1 ]; then
+        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, worker on CPU 1; generator on CPU 0"
+    else
+        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, workers on CPU 1 and CPU 0; generator on CPU 0 (shares it with the second worker)"
+    fi
+}
+
+starts="$W/starts.md"
+printf '\nGateway start-up (configuration load, SA install, ports; from exec to %%DATAPLANE-6-READY):\n\n| tunnels | workers | seconds |\n|---|---|---|\n' >"$starts"
+
+run_case() { # TUNNELS WORKERS
+    local n=$1 w=$2 lab="$W/lab-$1-$2" t0 ready="" mode
+    "$GEN" lab --tunnels "$n" --workers "$w" --out "$lab" >/dev/null
+    rm -f "$lab/dataplane.sock"
+    t0=$(date +%s.%N)
+    nice -n 19 "$BIN" --config "$lab/gateway.toml" >"$lab/dataplane.log" 2>&1 &
+    DP=$!
+    for mode in encap decap; do
+        # The generator reads the same configuration (the keys) while the gateway loads it;
+        # it waits for the gateway's memif links and control channel before sending.
+        nice -n 19 "$GEN" run --lab "$lab" --mode "$mode" --sizes "$SIZES" --duration "$DURATION" \
+            --loss-tolerance "$LOSS" --drain-ms 250 --cpu 0 --wait 900 \
+            --placement "$(placement "$w")" --json "$W/runs/$(printf '%05d' "$n")-$w-$mode.json" \
+            2>"$lab/$mode.log" >/dev/null &
+        local g=$!
+        while [ -z "$ready" ] && kill -0 "$g" 2>/dev/null; do
+            if grep -qs 'DATAPLANE-6-READY' "$lab/dataplane.log"; then
+                ready=$(echo "$(date +%s.%N) - $t0" | bc)
+                printf '| %s | %s | %.1f |\n' "$n" "$w" "$ready" >>"$starts"
+            fi
+            kill -0 "$DP" 2>/dev/null || { cat "$lab/dataplane.log" >&2; echo "ipsec-dataplane died" >&2; exit 1; }
+            sleep 0.2
+        done
+        if ! wait "$g"; then
+            tail -20 "$lab/$mode.log" >&2
+            echo "ipsec-trafficgen run failed: $n tunnels, $w worker(s), $mode" >&2
+            exit 1
+        fi
+        grep -E 'zero-loss' "$lab/$mode.log" | sed "s/^/  [$w worker(s)] /" >&2
+    done
+    stop_dataplane
+    tail -3 "$lab/dataplane.log" | sed 's/^/  gateway: /' >&2
+}
+
+for n in $TUNNELS; do
+    echo "== $n tunnel(s), 1 worker" >&2
+    run_case "$n" 1
+    if [ "$n" = "$WORKER_TUNNELS" ]; then
+        echo "== $n tunnel(s), 2 workers" >&2
+        run_case "$n" 2
+    fi
+done
+
+"$GEN" report --json "$OUT/trafficgen.json" --md "$OUT/trafficgen.md" --svg "$OUT/trafficgen.svg" "$W"/runs/*.json
+{
+    cat "$starts"
+    # shellcheck disable=SC2016 # the backticks are markdown
+    printf '\nCommand: `TUNNELS="%s" WORKER_TUNNELS=%s SIZES=%s DURATION=%s LOSS=%s benches/trafficgen.sh`, %s, %s.\n' \
+        "$TUNNELS" "$WORKER_TUNNELS" "$SIZES" "$DURATION" "$LOSS" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+        "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+} >>"$OUT/trafficgen.md"
+cat "$OUT/trafficgen.md"
