@@ -17,12 +17,12 @@ struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
     dir: PathBuf,
+    lines: dataplane::config::LineIndex,
 }
 
 impl Ctx<'_> {
     fn line(&self, span: Range<usize>) -> usize {
-        let at = span.start.min(self.text.len());
-        self.text[..at].bytes().filter(|&b| b == b'\n').count() + 1
+        self.lines.line(span.start.min(self.text.len()))
     }
     fn err(&self, span: Range<usize>, reason: impl Into<String>) -> ConfigError {
         ConfigError {
@@ -64,7 +64,12 @@ pub(super) fn parse(file: &Path, text: &str) -> Result<IkeConfig, ConfigError> {
         }
         _ => std::env::current_dir().unwrap_or_default(),
     };
-    let cx = Ctx { file, text, dir };
+    let cx = Ctx {
+        file,
+        text,
+        dir,
+        lines: dataplane::config::LineIndex::new(text),
+    };
     let raw: RawControl = toml::from_str(text).map_err(|e| ConfigError {
         file: file.to_path_buf(),
         line: e.span().map(|s| cx.line(s)).unwrap_or(0),

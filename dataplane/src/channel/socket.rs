@@ -28,18 +28,10 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     Ok((addr, len as libc::socklen_t))
 }
 
-fn seqpacket(nonblocking: bool) -> io::Result<OwnedFd> {
-    let flags = libc::SOCK_SEQPACKET
-        | libc::SOCK_CLOEXEC
-        | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, flags, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // Counter dumps can be large: raise the buffers so one frame fits (best effort).
+/// Counter and SA dumps can be large: raises the socket's buffers so that one frame of up to
+/// [`MAX_FRAME`] fits (best effort: the kernel caps them at net.core.wmem_max/rmem_max). A
+/// SOCK_SEQPACKET datagram larger than the sender's buffer fails with EMSGSIZE.
+fn raise_buffers(fd: &OwnedFd) {
     let size: libc::c_int = (MAX_FRAME + 4096) as libc::c_int;
     for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
         // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the stated size.
@@ -53,6 +45,20 @@ fn seqpacket(nonblocking: bool) -> io::Result<OwnedFd> {
             )
         };
     }
+}
+
+fn seqpacket(nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags = libc::SOCK_SEQPACKET
+        | libc::SOCK_CLOEXEC
+        | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    raise_buffers(&fd);
     Ok(fd)
 }
 
@@ -73,6 +79,11 @@ impl Connection {
     /// Sends one message.
     pub fn send(&self, request_id: u32, msg: &Message) -> Result<(), Error> {
         let frame = encode(request_id, msg);
+        // The peer's decoder refuses larger frames; sending one would only fill its socket
+        // (a dump of more SAs than a frame holds is the case).
+        if frame.len() > MAX_FRAME + super::HEADER_LEN {
+            return Err(Error::BadLength(frame.len()));
+        }
         // SAFETY: send(2) reads frame.len() bytes from a live Vec.
         let n = unsafe {
             libc::send(
@@ -147,6 +158,16 @@ impl Connection {
 
     /// The peer's uid, from SO_PEERCRED.
     pub fn peer_uid(&self) -> io::Result<u32> {
+        self.peer_cred().map(|c| c.uid)
+    }
+
+    /// The peer's process id, from SO_PEERCRED (a client reads the dataplane's memory use
+    /// from /proc with it).
+    pub fn peer_pid(&self) -> io::Result<u32> {
+        self.peer_cred().map(|c| c.pid as u32)
+    }
+
+    fn peer_cred(&self) -> io::Result<libc::ucred> {
         // SAFETY: ucred is plain old data.
         let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
@@ -163,7 +184,7 @@ impl Connection {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(cred.uid)
+        Ok(cred)
     }
 }
 
@@ -230,7 +251,11 @@ impl Server {
             };
         }
         // SAFETY: fd is a fresh descriptor from accept4 that nothing else owns.
-        let c = Connection::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // An accepted socket does not inherit the listener's buffer sizes: without this the
+        // dataplane could not send an SA dump larger than the default 208 KB (about 500 SAs).
+        raise_buffers(&fd);
+        let c = Connection::new(fd);
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
         match c.peer_uid() {
@@ -241,6 +266,12 @@ impl Server {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl AsRawFd for Server {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 

@@ -351,3 +351,14 @@ fn dynamic_crypto_map_errors() {
     ));
     assert!(e.reason.contains("unknown field `peer`"), "{e}");
 }
+
+#[test]
+fn line_index_numbers_lines_from_one() {
+    let text = "a\nbb\n\nccc";
+    let ix = super::LineIndex::new(text);
+    for (at, line) in [(0, 1), (1, 1), (2, 2), (4, 2), (5, 3), (6, 4), (9, 4)] {
+        let slow = text[..at].bytes().filter(|&b| b == b'\n').count() + 1;
+        assert_eq!(ix.line(at), line, "offset {at}");
+        assert_eq!(ix.line(at), slow, "offset {at}");
+    }
+}

@@ -18,12 +18,12 @@ use crate::esp::{Direction, Keys, UdpEncap};
 struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
+    lines: LineIndex,
 }
 
 impl Ctx<'_> {
     fn line(&self, span: Range<usize>) -> usize {
-        let at = span.start.min(self.text.len());
-        self.text[..at].bytes().filter(|&b| b == b'\n').count() + 1
+        self.lines.line(span.start.min(self.text.len()))
     }
     fn err(&self, span: Range<usize>, reason: impl Into<String>) -> ConfigError {
         ConfigError {
@@ -38,7 +38,11 @@ impl Ctx<'_> {
 }
 
 pub(super) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let cx = Ctx { file, text };
+    let cx = Ctx {
+        file,
+        text,
+        lines: LineIndex::new(text),
+    };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| cx.line(s)).unwrap_or(0);
         ConfigError {

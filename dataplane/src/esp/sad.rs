@@ -65,31 +65,44 @@ impl FastMod {
     }
 }
 
-/// Outbound SA ids below this are kept in a table indexed by the id (SA ids are dense: one
-/// per crypto-map entry); larger ones in a hash map.
-const DENSE_SA_IDS: u32 = 4096;
+/// Outbound SA ids below this are kept in a table indexed by the id; larger ones in a hash
+/// map. SA ids are dense (config entries in order, then one per dynamic peer), so the table
+/// holds every id a gateway uses: 20,000 tunnels are 160 KB of pointers per worker, and a
+/// lookup is a bounds check and one load where a hash probe is a chain of dependent ones.
+/// The bound only keeps a stray huge id from allocating gigabytes (8 MB at most).
+const DIRECT_SA_IDS: u32 = 1 << 20;
 
 /// One worker's SAs.
 pub struct SaShard {
     me: WorkerId,
     /// `key % workers`: the owner of an SPI or an SA id.
     owner: FastMod,
+    /// Inbound SAs by SPI. SPIs are the peer's choice for static SAs and spread over 32 bits
+    /// for allocated ones, so a hash map (multiplicative hash, one probe in the common case).
     inbound: IntMap<Box<Sa>>,
-    /// Outbound SAs with ids below [`DENSE_SA_IDS`], by id: every protected packet looks its
-    /// SA up, and an index is a bounds check and one load where a hash probe is a chain of
-    /// dependent ones. It grows to the largest id installed (a pointer per id).
-    outbound_dense: Vec<Option<Box<Sa>>>,
+    /// Outbound SAs with ids below [`DIRECT_SA_IDS`], by id. It grows by doubling when an
+    /// install needs a larger id (on the worker, while it links an SA in: once per doubling,
+    /// never per packet).
+    outbound_direct: Vec<Option<Box<Sa>>>,
+    /// How many slots of `outbound_direct` hold an SA.
+    outbound_direct_count: usize,
     /// Outbound SAs with larger ids.
     outbound: IntMap<Box<Sa>>,
 }
 
+/// Inbound slots reserved up front, so that the first thousand SAs never rehash.
+const INBOUND_RESERVED: usize = 1024;
+
 impl SaShard {
     pub fn new(me: WorkerId, workers: u16) -> SaShard {
+        let mut inbound = IntMap::default();
+        inbound.reserve(INBOUND_RESERVED);
         SaShard {
             me,
             owner: FastMod::new(workers.max(1) as u32),
-            inbound: IntMap::default(),
-            outbound_dense: Vec::new(),
+            inbound,
+            outbound_direct: Vec::new(),
+            outbound_direct_count: 0,
             outbound: IntMap::default(),
         }
     }
@@ -98,12 +111,19 @@ impl SaShard {
     pub fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>> {
         match sa.direction {
             Direction::Inbound => self.inbound.insert(sa.spi, sa),
-            Direction::Outbound if sa.sa_id < DENSE_SA_IDS => {
+            Direction::Outbound if sa.sa_id < DIRECT_SA_IDS => {
                 let i = sa.sa_id as usize;
-                if self.outbound_dense.len() <= i {
-                    self.outbound_dense.resize_with(i + 1, || None);
+                if self.outbound_direct.len() <= i {
+                    let grown = (self.outbound_direct.len() * 2)
+                        .max(i + 1)
+                        .min(DIRECT_SA_IDS as usize);
+                    self.outbound_direct.resize_with(grown, || None);
                 }
-                self.outbound_dense[i].replace(sa)
+                let old = self.outbound_direct[i].replace(sa);
+                if old.is_none() {
+                    self.outbound_direct_count += 1;
+                }
+                old
             }
             Direction::Outbound => self.outbound.insert(sa.sa_id, sa),
         }
@@ -113,11 +133,23 @@ impl SaShard {
     pub fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
         if inbound {
             self.inbound.remove(&key)
-        } else if key < DENSE_SA_IDS {
-            self.outbound_dense.get_mut(key as usize)?.take()
+        } else if key < DIRECT_SA_IDS {
+            let old = self.outbound_direct.get_mut(key as usize)?.take();
+            if old.is_some() {
+                self.outbound_direct_count -= 1;
+            }
+            old
         } else {
             self.outbound.remove(&key)
         }
+    }
+
+    /// Bytes of table this shard holds beyond the SAs themselves: the direct table, and the
+    /// hash maps' slots (key, pointer and a control byte each).
+    pub fn table_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(u32, Box<Sa>)>() + 1;
+        self.outbound_direct.capacity() * std::mem::size_of::<Option<Box<Sa>>>()
+            + (self.inbound.capacity() + self.outbound.capacity()) * slot
     }
 
     pub fn inbound(&mut self, spi: u32) -> Option<&mut Sa> {
@@ -126,8 +158,8 @@ impl SaShard {
 
     #[inline]
     pub fn outbound_sa(&mut self, sa_id: u32) -> Option<&mut Sa> {
-        if sa_id < DENSE_SA_IDS {
-            self.outbound_dense.get_mut(sa_id as usize)?.as_deref_mut()
+        if sa_id < DIRECT_SA_IDS {
+            self.outbound_direct.get_mut(sa_id as usize)?.as_deref_mut()
         } else {
             self.outbound.get_mut(&sa_id).map(|b| &mut **b)
         }
@@ -137,7 +169,7 @@ impl SaShard {
     pub fn iter(&self) -> impl Iterator<Item = &Sa> {
         self.inbound
             .values()
-            .chain(self.outbound_dense.iter().flatten())
+            .chain(self.outbound_direct.iter().flatten())
             .chain(self.outbound.values())
             .map(|b| &**b)
     }
@@ -146,13 +178,13 @@ impl SaShard {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Sa> {
         self.inbound
             .values_mut()
-            .chain(self.outbound_dense.iter_mut().flatten())
+            .chain(self.outbound_direct.iter_mut().flatten())
             .chain(self.outbound.values_mut())
             .map(|b| &mut **b)
     }
 
     pub fn len(&self) -> usize {
-        self.inbound.len() + self.outbound_dense.iter().flatten().count() + self.outbound.len()
+        self.inbound.len() + self.outbound_direct_count + self.outbound.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -292,7 +324,7 @@ mod tests {
             Box::new(Sa::new(&p, sa_id, &RUSTCRYPTO, 0).unwrap())
         };
         let mut shard = SaShard::new(0, 1);
-        let ids = [0, 7, DENSE_SA_IDS - 1, DENSE_SA_IDS, 0xffff_fff0];
+        let ids = [0, 7, DIRECT_SA_IDS - 1, DIRECT_SA_IDS, 0xffff_fff0];
         for (i, &id) in ids.iter().enumerate() {
             assert!(shard
                 .insert(sa(0x100 + i as u32, Direction::Outbound, id))
@@ -304,12 +336,12 @@ mod tests {
             assert_eq!(shard.outbound_sa(id).map(|s| s.spi), Some(0x100 + i as u32));
         }
         assert!(shard.outbound_sa(8).is_none());
-        assert!(shard.outbound_sa(DENSE_SA_IDS + 1).is_none());
+        assert!(shard.outbound_sa(DIRECT_SA_IDS + 1).is_none());
         // a new SA for an id replaces the old one, in either table
         let old = shard.insert(sa(0x300, Direction::Outbound, 7)).unwrap();
         assert_eq!(old.spi, 0x101);
         let old = shard
-            .insert(sa(0x301, Direction::Outbound, DENSE_SA_IDS))
+            .insert(sa(0x301, Direction::Outbound, DIRECT_SA_IDS))
             .unwrap();
         assert_eq!(old.spi, 0x103);
         assert_eq!(shard.len(), ids.len() + 1);
@@ -321,7 +353,7 @@ mod tests {
         assert!(shard.remove(7, false).is_none());
         assert!(shard.remove(9999, false).is_none());
         assert_eq!(
-            shard.remove(DENSE_SA_IDS, false).map(|s| s.spi),
+            shard.remove(DIRECT_SA_IDS, false).map(|s| s.spi),
             Some(0x301)
         );
         assert!(
@@ -330,6 +362,56 @@ mod tests {
         );
         assert_eq!(shard.remove(0x200, true).map(|s| s.spi), Some(0x200));
         assert_eq!(shard.len(), 3);
+    }
+
+    #[test]
+    fn twenty_thousand_sas_in_one_shard() {
+        use crate::crypto::{rustcrypto::RUSTCRYPTO, Encryption, Integrity, Transform};
+        use crate::esp::{Keys, Lifetime, Mode, SaParams};
+        let params = |spi: u32, direction: Direction| SaParams {
+            spi,
+            direction,
+            transform: Transform {
+                encryption: Encryption::Null,
+                integrity: Integrity::Sha1,
+            },
+            keys: Keys {
+                encryption: vec![],
+                authentication: vec![9; 20],
+            },
+            mode: Mode::Tunnel,
+            local: "192.0.2.1".parse().unwrap(),
+            remote: "192.0.2.2".parse().unwrap(),
+            selectors: vec![],
+            lifetime: Lifetime::default(),
+            replay_window: 64,
+            esn: false,
+            udp_encap: None,
+            crypto_map: "hub".into(),
+            crypto_map_seq: 10,
+        };
+        let mut shard = SaShard::new(0, 1);
+        for id in 0..10_000u32 {
+            let spi = 0x1000_0000 + id * 7;
+            for (spi, d) in [(spi, Direction::Inbound), (id, Direction::Outbound)] {
+                let sa = Sa::new(&params(spi, d), id, &RUSTCRYPTO, 0).unwrap();
+                assert!(shard.insert(Box::new(sa)).is_none());
+            }
+        }
+        assert_eq!(shard.len(), 20_000);
+        for id in (0..10_000u32).step_by(97) {
+            assert_eq!(shard.outbound_sa(id).map(|s| s.sa_id), Some(id));
+            assert_eq!(
+                shard.inbound(0x1000_0000 + id * 7).map(|s| s.sa_id),
+                Some(id)
+            );
+        }
+        assert!(shard.outbound_sa(10_000).is_none());
+        assert!(shard.inbound(0x1000_0000 + 1).is_none());
+        // the direct table grew by doubling, not one slot per install
+        assert!(shard.outbound_direct.capacity() < 2 * 16_384);
+        assert_eq!(shard.remove(9_999, false).map(|s| s.sa_id), Some(9_999));
+        assert_eq!(shard.len(), 19_999);
     }
 
     #[test]

@@ -98,6 +98,15 @@ impl IpInfo {
     pub fn dst(&self) -> IpAddr {
         self.addr(self.dst)
     }
+    /// The source address as a word (IPv4 in the low 32 bits): what the SPD looks up.
+    #[inline(always)]
+    pub fn src_word(&self) -> u128 {
+        self.src
+    }
+    #[inline(always)]
+    pub fn dst_word(&self) -> u128 {
+        self.dst
+    }
     #[inline(always)]
     fn addr(&self, a: u128) -> IpAddr {
         if self.v6 {

@@ -122,12 +122,25 @@ pub trait Policy {
 impl Policy for crate::spd::Spd {
     #[inline]
     fn outbound(&self, ip: &IpInfo) -> PolicyAction {
-        crate::spd::Spd::outbound(self, ip.src(), ip.dst(), ip.protocol, ip.sport, ip.dport)
+        self.outbound_words(
+            ip.v6,
+            ip.src_word(),
+            ip.dst_word(),
+            ip.protocol,
+            ip.sport,
+            ip.dport,
+        )
     }
     #[inline]
     fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool {
-        self.inbound_plaintext(ip.src(), ip.dst(), ip.protocol, ip.sport, ip.dport)
-            == PolicyAction::Bypass
+        self.inbound_plaintext_words(
+            ip.v6,
+            ip.src_word(),
+            ip.dst_word(),
+            ip.protocol,
+            ip.sport,
+            ip.dport,
+        ) == PolicyAction::Bypass
     }
 }
 

@@ -63,9 +63,23 @@ impl ControlServer {
                         },
                         other => handler.handle(other),
                     };
-                    if let Err(e) = conn.send(id, &reply) {
-                        log::warn!("%DATAPLANE-4-CHANNEL: reply failed, client dropped: {e}");
-                        return false;
+                    match conn.send(id, &reply) {
+                        Ok(()) => {}
+                        // A dump of more SAs than one frame holds: the client hears why, and
+                        // keeps its connection.
+                        Err(e) if too_large(&e) => {
+                            log::warn!("%DATAPLANE-4-CHANNEL: reply too large for one frame");
+                            let refusal = Message::Error {
+                                reason: "reply too large for one channel frame".into(),
+                            };
+                            if conn.send(id, &refusal).is_err() {
+                                return false;
+                            }
+                        }
+                        Err(e) => {
+                            log::warn!("%DATAPLANE-4-CHANNEL: reply failed, client dropped: {e}");
+                            return false;
+                        }
                     }
                 }
                 Err(crate::channel::Error::Closed) => {
@@ -92,9 +106,50 @@ impl ControlServer {
         handled
     }
 
+    /// Waits until a client sends something or connects, or `timeout` passes: the main
+    /// lcore's idle wait. A plain sleep made every lock-step request (control's
+    /// request/ack exchange) wait for the rest of the sleep, which capped SA installs at a
+    /// few thousand per second; poll(2) wakes up when the request arrives.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = std::iter::once(self.server.as_raw_fd())
+            .chain(self.conns.iter().map(|c| c.as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // poll(2) takes milliseconds; ppoll(2) takes the finer timeout the loop wants.
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: ppoll reads and writes exactly fds.len() pollfd entries of a live Vec,
+        // reads the timespec we own, and a null signal mask leaves the mask unchanged.
+        unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+    }
+
     /// Sends an event (request id 0) to every client; clients that fail are dropped.
     pub fn broadcast(&mut self, event: &Message) {
         self.conns.retain(|c| c.send(0, event).is_ok());
+    }
+}
+
+/// A reply that cannot go in one frame (an SA dump beyond about 10,000 SAs): refused by our
+/// own size check, or by the socket.
+fn too_large(e: &crate::channel::Error) -> bool {
+    match e {
+        crate::channel::Error::BadLength(_) => true,
+        crate::channel::Error::Io(e) => e.raw_os_error() == Some(libc::EMSGSIZE),
+        _ => false,
     }
 }
 
@@ -176,5 +231,50 @@ mod tests {
         assert_eq!(c.lcores[0].rx, 42);
         assert_eq!(c.lcores[0].drops["replay"], 3);
         assert_eq!(c.lcores[0].drops["auth-failed"], 0);
+    }
+
+    /// Answers DumpSas with more SAs than one frame holds.
+    struct Huge;
+    impl ControlHandler for Huge {
+        fn handle(&mut self, msg: Message) -> Message {
+            match msg {
+                Message::DumpSas => Message::Sas {
+                    sas: vec![
+                        crate::channel::SaCountersMsg {
+                            crypto_map: "x".repeat(1000),
+                            ..Default::default()
+                        };
+                        5000
+                    ],
+                },
+                _ => Message::Ack,
+            }
+        }
+    }
+
+    #[test]
+    fn a_reply_too_large_for_a_frame_is_refused_and_the_client_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dp.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let p = path.clone();
+        let client = std::thread::spawn(move || {
+            let mut c = Client::connect(&p, "test").unwrap();
+            let dump = c.request(&Message::DumpSas).unwrap();
+            let after = c.request(&Message::DumpCounters).unwrap();
+            (dump, after)
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut handled = 0;
+        while handled < 3 && std::time::Instant::now() < deadline {
+            handled += server.poll(&mut Huge);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (dump, after) = client.join().unwrap();
+        assert!(
+            matches!(&dump, Message::Error { reason } if reason.contains("too large")),
+            "{dump:?}"
+        );
+        assert_eq!(after, Message::Ack, "the connection survived");
     }
 }

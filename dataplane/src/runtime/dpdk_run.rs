@@ -21,7 +21,7 @@ use super::esp_glue::{EspControl, EspFactory};
 use super::intake::{Mailbox, Update};
 use super::main_loop::{MainIo, MainLoop, SaControl};
 use super::requests::RequestSender;
-use super::sa_intake::SaIntake;
+use super::sa_intake::{SaIntake, INTAKE_QUEUE};
 use super::spsc::{channel, Consumer, Producer};
 use super::stats::WorkerCounters;
 use super::worker_loop::Worker;
@@ -34,6 +34,10 @@ use crate::l3::{NeighborTable, RouteTable};
 use crate::packet::PacketBuf;
 use crate::pipeline::worker::{Staging, WorkerIo, BURST};
 use crate::pipeline::{classify, Class, LcoreCounters, PortId, PuntKind, WorkerId};
+
+/// How long the main lcore waits when it found nothing to do (it wakes up at once for a
+/// channel message; punted frames and worker requests wait up to this long).
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
 use crate::signals;
 use crate::spd::Spd;
 
@@ -265,6 +269,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let mut from_main = Some(from_main);
     let mut punt_rx = Vec::new();
     let mut req_rx = Vec::new();
+    let intake_slots = (2 * config.manual_sas.len() + 64).max(INTAKE_QUEUE);
     let mut intake_to = Vec::new();
     let mut intake_back = Vec::new();
     let mut counters = Vec::new();
@@ -277,10 +282,10 @@ pub fn run(config: Config) -> Result<(), String> {
         req_rx.push(req_c);
         // The static SAs of the configuration all go through the intake before the workers
         // start to drain it, and one worker may own all of them: room for every one (a
-        // headend's thousands of ipsec-manual entries overflowed a fixed 1024).
-        let intake_slots = (2 * config.manual_sas.len() + 64).max(1024);
+        // headend's thousands of ipsec-manual entries overflowed a fixed 1024). The return
+        // queue is as large: the intake never has more boxes out than it can take back.
         let (to_p, to_c) = SpscMailbox::<Update<Sa, Spd>>::pair(intake_slots);
-        let (back_p, back_c) = SpscMailbox::<Update<Sa, Spd>>::pair(1024);
+        let (back_p, back_c) = SpscMailbox::<Update<Sa, Spd>>::pair(intake_slots);
         intake_to.push(to_p);
         intake_back.push(back_c);
         let lc = Arc::new(LcoreCounters::default());
@@ -328,7 +333,10 @@ pub fn run(config: Config) -> Result<(), String> {
         forced_backend: config.dataplane.backend.clone(),
         now,
     };
-    let mut sas = EspControl::new(SaIntake::new(intake_to, intake_back), factory);
+    let mut sas = EspControl::new(
+        SaIntake::new(intake_to, intake_back).with_capacity(intake_slots),
+        factory,
+    );
     for m in &config.manual_sas {
         for p in [&m.inbound, &m.outbound] {
             let r = sas.handle(Message::AddSa {
@@ -404,7 +412,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let work = main.iterate(&mut mio, &mut sas, t);
         sas.intake.collect_retired();
         if work == 0 {
-            std::thread::sleep(std::time::Duration::from_micros(200));
+            main.idle(IDLE_WAIT);
         }
     }
     stop.store(true, Ordering::Relaxed);

@@ -142,6 +142,14 @@ impl MainLoop {
         work
     }
 
+    /// Waits up to `timeout` for a channel message (or just sleeps without a channel).
+    pub fn idle(&self, timeout: std::time::Duration) {
+        match &self.control {
+            Some(c) => c.wait(timeout),
+            None => std::thread::sleep(timeout),
+        }
+    }
+
     fn requests_from_workers<P, IO: MainIo<P>>(&mut self, io: &mut IO, now: u64) -> usize {
         let mut n = 0;
         let mut frame = [0u8; 128];

@@ -12,6 +12,18 @@ use crate::esp::{Direction, SaParams};
 use crate::pipeline::WorkerId;
 use crate::spd::{Spd, SpdRule};
 
+/// Slots of each worker's intake queue and of its return queue (the runtime makes both this
+/// size).
+pub const INTAKE_QUEUE: usize = 1024;
+
+/// How long an SA change waits for room in its worker's queue before control is told to
+/// retry. A worker drains 64 changes per poll iteration (microseconds each), so only a stuck
+/// or descheduled worker makes this run out. Control waits for each ack, so its requests
+/// queue up only while the worker does not run: on a host loaded ten times over (worker at
+/// nice 19) 20 and 100 ms both ran out now and then; waiting here is the backpressure,
+/// refusing makes control fail an SA.
+const INTAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How SAs are built and placed (implemented over the ESP module).
 pub trait SaFactory<Sa> {
     /// Builds the fast-path SA (expands keys). Errors are reported to control.
@@ -27,6 +39,12 @@ pub struct SaIntake<Sa, M> {
     /// (direction, key) -> owner; the key is the SPI for inbound SAs and the SPD's SA id for
     /// outbound ones (what the worker's store is indexed by).
     placed: BTreeMap<(bool, u32), WorkerId>,
+    /// Per worker: boxes sent and not yet back. A worker that finds its return queue full
+    /// must leak what it retires, so main never has more boxes out than that queue holds,
+    /// however far ahead of it the worker runs.
+    in_flight: Vec<usize>,
+    /// The size of the queues both ways: the most boxes one worker may have out.
+    capacity: usize,
     _sa: std::marker::PhantomData<fn() -> Sa>,
 }
 
@@ -39,12 +57,21 @@ fn key(direction: Direction, spi: u32, sa_id: u32) -> (bool, u32) {
 
 impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
     pub fn new(to_workers: Vec<M>, from_workers: Vec<M>) -> Self {
+        let in_flight = vec![0; to_workers.len()];
         SaIntake {
             to_workers,
             from_workers,
             placed: BTreeMap::new(),
+            in_flight,
+            capacity: INTAKE_QUEUE,
             _sa: std::marker::PhantomData,
         }
+    }
+
+    /// The queues hold `slots` boxes each (both ways), not [`INTAKE_QUEUE`].
+    pub fn with_capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
     }
 
     /// Number of SAs installed.
@@ -64,12 +91,12 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
             Err(reason) => return Message::Error { reason },
         };
         let owner = f.owner(sa_id, params);
-        let Some(q) = self.to_workers.get(owner as usize) else {
+        if owner as usize >= self.to_workers.len() {
             return Message::Error {
                 reason: format!("no worker {owner}"),
             };
-        };
-        if q.try_send(Box::new(Update::AddSa(sa))).is_err() {
+        }
+        if !self.send(owner, Update::AddSa(sa)) {
             return Message::Error {
                 reason: "intake queue full, retry".into(),
             };
@@ -98,10 +125,7 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
             key: k.1,
             inbound: k.0,
         };
-        if self.to_workers[owner as usize]
-            .try_send(Box::new(update))
-            .is_err()
-        {
+        if !self.send(owner, update) {
             return Message::Error {
                 reason: "intake queue full, retry".into(),
             };
@@ -118,10 +142,8 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
             protect: r.protect,
             entry: r.entry,
         })));
-        for q in &self.to_workers {
-            if q.try_send(Box::new(Update::InstallSpd(spd.clone())))
-                .is_err()
-            {
+        for w in 0..self.to_workers.len() {
+            if !self.send(w as WorkerId, Update::InstallSpd(spd.clone())) {
                 return Message::Error {
                     reason: "intake queue full, SPD not installed everywhere, retry".into(),
                 };
@@ -131,14 +153,45 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
         Message::Ack
     }
 
+    /// Queues `update` for worker `to`. A full queue is waited on, up to [`INTAKE_WAIT`]:
+    /// a worker empties it in a few poll iterations, and control pushing thousands of SAs
+    /// back to back (a restart, a hub's spokes) should see them installed, not refused. The return queues are drained meanwhile, so that the worker
+    /// always has room to hand back what it lets go of.
+    fn send(&mut self, to: WorkerId, update: Update<Sa, Spd>) -> bool {
+        let mut update = Box::new(update);
+        let deadline = std::time::Instant::now() + INTAKE_WAIT;
+        loop {
+            self.collect_retired();
+            let room = self.in_flight[to as usize] < self.capacity;
+            let sent = if room {
+                self.to_workers[to as usize].try_send(update)
+            } else {
+                Err(update)
+            };
+            match sent {
+                Ok(()) => {
+                    self.in_flight[to as usize] += 1;
+                    return true;
+                }
+                Err(back) if std::time::Instant::now() < deadline => {
+                    update = back;
+                    // Give the CPU away: on a shared core the worker is what we wait for.
+                    std::thread::yield_now();
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Drops what the workers let go of (replaced/deleted SAs, old SPDs): their keys are
     /// zeroized by their own `Drop`. Returns how many boxes came back.
     pub fn collect_retired(&mut self) -> usize {
         let mut n = 0;
-        for q in &self.from_workers {
+        for (q, out) in self.from_workers.iter().zip(&mut self.in_flight) {
             while let Some(b) = q.try_recv() {
                 drop(b);
                 n += 1;
+                *out = out.saturating_sub(1);
             }
         }
         n
@@ -147,11 +200,12 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
     /// Asks every worker for its SAs' counters; returns how many requests went out.
     pub fn request_reports(&mut self) -> usize {
         let mut sent = 0;
-        for q in &self.to_workers {
+        for (q, out) in self.to_workers.iter().zip(&mut self.in_flight) {
             let r = Update::Report {
                 reports: Vec::with_capacity(16),
             };
-            if q.try_send(Box::new(r)).is_ok() {
+            if *out < self.capacity && q.try_send(Box::new(r)).is_ok() {
+                *out += 1;
                 sent += 1;
             }
         }
@@ -162,8 +216,9 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
     /// result), everything else is dropped as in [`SaIntake::collect_retired`].
     pub fn take_reports(&mut self, out: &mut Vec<SaCountersMsg>) -> usize {
         let mut n = 0;
-        for q in &self.from_workers {
+        for (q, back) in self.from_workers.iter().zip(&mut self.in_flight) {
             while let Some(b) = q.try_recv() {
+                *back = back.saturating_sub(1);
                 if let Update::Report { reports } = *b {
                     out.extend(reports);
                     n += 1;
@@ -377,5 +432,45 @@ mod tests {
             "the deleted SA and two old SPDs"
         );
         assert_eq!(intake.installed(), 1);
+    }
+
+    #[test]
+    fn never_more_boxes_out_than_the_return_queue_holds() {
+        let mut intake: SaIntake<TestSa, Q<Update<TestSa, Spd>>> =
+            SaIntake::new(vec![q(), q()], vec![q(), q()]);
+        let f = ByOwnerBit;
+        let add = |intake: &mut SaIntake<_, _>, spi: u32| {
+            intake.handle(
+                &f,
+                Message::AddSa {
+                    sa_id: spi,
+                    params: params(spi, Direction::Inbound, 20),
+                },
+            )
+        };
+        // Even SPIs: worker 0, which does not run yet.
+        for i in 0..INTAKE_QUEUE as u32 {
+            assert_eq!(add(&mut intake, 2 * i), Message::Ack);
+        }
+        assert!(
+            matches!(add(&mut intake, 1_000_000), Message::Error { .. }),
+            "a full return queue's worth is out: refused, not sent"
+        );
+        assert_eq!(add(&mut intake, 1), Message::Ack, "worker 1 is not held up");
+        let mut store = Store::default();
+        let mut spd = Arc::new(Spd::new([]));
+        assert_eq!(
+            drain(
+                &mut store,
+                &mut spd,
+                &intake.to_workers[0],
+                &intake.from_workers[0],
+                usize::MAX
+            ),
+            INTAKE_QUEUE
+        );
+        // The boxes came back: room again.
+        assert_eq!(add(&mut intake, 1_000_000), Message::Ack);
+        assert_eq!(store.0.len(), INTAKE_QUEUE);
     }
 }

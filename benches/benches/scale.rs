@@ -1,0 +1,373 @@
+//! Issue 5, "Scale": what the per-packet work costs as the tunnel count grows from 1 to
+//! 10,000 (two SAs each), against the 4-tunnel case.
+//!
+//! The gateway is a hub: tunnel `i` protects 10.0.0.0/8 -> its spoke's /24 (172.16.0.0/12
+//! counted up) with outbound SA id `i`, behind one deny line at the top of the ACL, as a
+//! crypto map with one entry per spoke compiles. Each measured packet goes to the next
+//! tunnel in turn, so the tables are walked the way mixed traffic walks them, not one hot
+//! entry. Measured:
+//! - `spd`: the outbound SPD lookup (indexed), and `spd-linear`, the rule-by-rule reference
+//!   the index replaced (what the SPD cost before issue 5);
+//! - `sa-out` / `sa-in`: the outbound SA by SPD id, the inbound SA by SPI;
+//! - `encap`: a 64-byte IPv4 packet in an Ethernet frame: classification, SPD lookup, SA
+//!   lookup and ESP encapsulation (AES-128-GCM), i.e. the outbound fast path minus L2 and TX.
+//!
+//! Before criterion runs, a summary is printed: the same four costs timed in one pass with
+//! the ratio of each tunnel count to 4 tunnels, the SPD build time, and memory per SA (the
+//! structure, and the process RSS growth when installing the SAs).
+//!
+//! `cargo bench -p benches --bench scale`
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion};
+use dataplane::crypto::{default_backend, Encryption, Integrity, Transform};
+use dataplane::esp::{Direction, Keys, Lifetime, Mode, Prefix, Sa, SaParams, SaShard, Selector};
+use dataplane::packet::{PacketBuf, VecPacket};
+use dataplane::pipeline::{classify_into, IpInfo, Kind, LocalAddrs};
+use dataplane::spd::{Spd, SpdAction, SpdRule};
+use dataplane::wire::{ipv4, proto};
+
+const TUNNELS: [u32; 6] = [1, 4, 10, 100, 1_000, 10_000];
+/// The reference tunnel count of the issue's targets.
+const REFERENCE: u32 = 4;
+/// Inbound SPIs: allocated ones start high, as the dataplane's do.
+const FIRST_SPI: u32 = 0x1000_0000;
+
+fn gcm128() -> Transform {
+    Transform {
+        encryption: Encryption::Gcm128,
+        integrity: Integrity::None,
+    }
+}
+
+fn prefix(addr: IpAddr, len: u8) -> Prefix {
+    Prefix { addr, len }
+}
+
+/// The LAN behind spoke `i`: 172.16.0.0/24 counted up.
+fn spoke_lan(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 16, 0, 0)) + (i << 8))
+}
+
+fn selector(i: u32) -> Selector {
+    Selector {
+        source: prefix(Ipv4Addr::new(10, 0, 0, 0).into(), 8),
+        destination: prefix(spoke_lan(i).into(), 24),
+        protocol: 0,
+        source_ports: (0, 65535),
+        destination_ports: (0, 65535),
+    }
+}
+
+fn rules(n: u32) -> Vec<SpdRule> {
+    // `deny tcp 10.0.0.0/8 host 172.31.255.1 eq 22`, then one permit per spoke.
+    let mut rules = vec![SpdRule {
+        selector: Selector {
+            source: prefix(Ipv4Addr::new(10, 0, 0, 0).into(), 8),
+            destination: prefix(Ipv4Addr::new(172, 31, 255, 1).into(), 32),
+            protocol: proto::TCP,
+            source_ports: (0, 65535),
+            destination_ports: (22, 22),
+        },
+        protect: None,
+        entry: u32::MAX,
+    }];
+    rules.extend((0..n).map(|i| SpdRule {
+        selector: selector(i),
+        protect: Some(i),
+        entry: i,
+    }));
+    rules
+}
+
+fn params(i: u32, direction: Direction) -> SaParams {
+    let t = gcm128();
+    SaParams {
+        spi: match direction {
+            Direction::Inbound => FIRST_SPI + i,
+            Direction::Outbound => 0x2000_0000 + i,
+        },
+        direction,
+        transform: t,
+        keys: Keys {
+            encryption: (0..t.encryption.key_len())
+                .map(|b| b as u8 ^ i as u8)
+                .collect(),
+            authentication: vec![],
+        },
+        mode: Mode::Tunnel,
+        local: "192.0.2.1".parse().unwrap(),
+        remote: Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i).into(),
+        selectors: vec![selector(i)],
+        lifetime: Lifetime {
+            seconds: 0,
+            kilobytes: 0,
+            soft_percent: 90,
+        },
+        replay_window: 64,
+        esn: false,
+        udp_encap: None,
+        crypto_map: "hub".into(),
+        crypto_map_seq: 10,
+    }
+}
+
+/// One worker's SAs for `n` tunnels (a single worker owns all of them).
+fn shard(n: u32) -> SaShard {
+    let backend = default_backend(gcm128()).unwrap();
+    let mut shard = SaShard::new(0, 1);
+    for i in 0..n {
+        for d in [Direction::Inbound, Direction::Outbound] {
+            shard.insert(Box::new(Sa::new(&params(i, d), i, backend, 0).unwrap()));
+        }
+    }
+    shard
+}
+
+/// An Ethernet frame with a 64-byte IPv4/UDP packet from the LAN to spoke `i`.
+fn frame(i: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 64];
+    f[12] = 0x08;
+    ipv4::Repr {
+        src: "10.1.0.1".parse().unwrap(),
+        dst: Ipv4Addr::from(u32::from(spoke_lan(i)) + 7),
+        protocol: proto::UDP,
+        payload_len: 64 - 20,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 1,
+        dont_frag: false,
+    }
+    .emit(&mut f[14..]);
+    f[34..38].copy_from_slice(&[0x04, 0xd2, 0x16, 0x2e]);
+    f
+}
+
+/// The packets' address words and ports, one per tunnel, as the classifier produces them.
+fn infos(frames: &[Vec<u8>], local: &LocalAddrs) -> Vec<IpInfo> {
+    frames
+        .iter()
+        .map(|f| {
+            let mut ip = IpInfo::default();
+            assert!(matches!(classify_into(f, local, &mut ip), Kind::Transit));
+            ip
+        })
+        .collect()
+}
+
+struct Setup {
+    spd: Spd,
+    shard: SaShard,
+    frames: Vec<Vec<u8>>,
+    infos: Vec<IpInfo>,
+    local: LocalAddrs,
+    /// How long building the SPD took.
+    spd_build: Duration,
+}
+
+fn setup(n: u32) -> Setup {
+    let rules = rules(n);
+    let t = Instant::now();
+    let spd = Spd::new(rules);
+    let spd_build = t.elapsed();
+    let local = LocalAddrs::new(["192.0.2.1".parse().unwrap()]);
+    let frames: Vec<Vec<u8>> = (0..n).map(frame).collect();
+    let infos = infos(&frames, &local);
+    Setup {
+        spd,
+        shard: shard(n),
+        frames,
+        infos,
+        local,
+        spd_build,
+    }
+}
+
+#[inline(always)]
+fn spd_lookup(spd: &Spd, ip: &IpInfo) -> SpdAction {
+    spd.outbound_words(
+        ip.v6,
+        ip.src_word(),
+        ip.dst_word(),
+        ip.protocol,
+        ip.sport,
+        ip.dport,
+    )
+}
+
+/// The outbound fast path of one frame; returns the ESP packet's length.
+#[inline(always)]
+fn encap(s: &mut Setup, buf: &mut VecPacket, i: usize) -> usize {
+    buf.reset(&s.frames[i]);
+    let mut ip = IpInfo::default();
+    let Kind::Transit = classify_into(buf.data(), &s.local, &mut ip) else {
+        unreachable!("a transit frame")
+    };
+    let SpdAction::Protect(id) = spd_lookup(&s.spd, &ip) else {
+        unreachable!("every spoke's LAN is protected")
+    };
+    let sa = s.shard.outbound_sa(id).expect("installed");
+    buf.adj(14);
+    sa.encap(buf, 1500).unwrap();
+    buf.len()
+}
+
+/// The four costs, ns per packet, timed over `rounds` passes through every tunnel.
+fn costs(s: &mut Setup, n: u32) -> [f64; 4] {
+    let per = |elapsed: Duration, ops: u64| elapsed.as_nanos() as f64 / ops as f64;
+    let ops_target = 400_000u64;
+    let rounds = (ops_target / n as u64).max(1);
+    let ops = rounds * n as u64;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for ip in &s.infos {
+            black_box(spd_lookup(&s.spd, black_box(ip)));
+        }
+    }
+    let spd = per(t.elapsed(), ops);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for id in 0..n {
+            black_box(s.shard.outbound_sa(black_box(id)).map(|sa| sa.spi));
+        }
+    }
+    let out = per(t.elapsed(), ops);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for i in 0..n {
+            black_box(s.shard.inbound(black_box(FIRST_SPI + i)).map(|sa| sa.sa_id));
+        }
+    }
+    let inb = per(t.elapsed(), ops);
+    let mut buf = VecPacket::new(&s.frames[0]);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for i in 0..n as usize {
+            black_box(encap(s, &mut buf, i));
+        }
+    }
+    let enc = per(t.elapsed(), ops);
+    [spd, out, inb, enc]
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One timed pass over every tunnel count, with ratios to [`REFERENCE`], and the memory
+/// figures; printed before criterion's own runs.
+fn summary() {
+    // Memory first, while the heap is fresh: RSS growth is then the SAs' own.
+    let n = 10_000u32;
+    let spd = Spd::new(rules(n));
+    println!(
+        "SPD of {} rules: {} bytes per rule",
+        spd.len(),
+        spd.heap_bytes() / spd.len()
+    );
+    let before = rss_kib();
+    let s = shard(n);
+    let after = rss_kib();
+    println!(
+        "SA: struct {} bytes; shard tables {} bytes per SA; RSS growth for {} SAs: {}",
+        std::mem::size_of::<Sa>(),
+        s.table_bytes() / s.len(),
+        s.len(),
+        match (before, after) {
+            (Some(b), Some(a)) => format!(
+                "{} KiB, {} bytes per SA (keys expanded, tables included)",
+                a.saturating_sub(b),
+                a.saturating_sub(b) * 1024 / s.len() as u64
+            ),
+            _ => "unknown (no /proc/self/status)".into(),
+        }
+    );
+    println!("scale summary (ns per packet; ratio to {REFERENCE} tunnels in brackets)");
+    println!(
+        "{:>7} {:>16} {:>16} {:>16} {:>16} {:>12}",
+        "tunnels", "spd", "sa-out", "sa-in", "encap-64B", "spd build"
+    );
+    let rows: Vec<(u32, [f64; 4], Duration)> = TUNNELS
+        .iter()
+        .map(|&n| {
+            let mut s = setup(n);
+            // A first pass warms the caches and the CPU's frequency.
+            costs(&mut s, n);
+            (n, costs(&mut s, n), s.spd_build)
+        })
+        .collect();
+    let r = rows.iter().find(|row| row.0 == REFERENCE).unwrap().1;
+    for (n, c, build) in rows {
+        let cell = |i: usize| format!("{:.1} ({:.2})", c[i], c[i] / r[i]);
+        println!(
+            "{n:>7} {:>16} {:>16} {:>16} {:>16} {:>9.2} ms",
+            cell(0),
+            cell(1),
+            cell(2),
+            cell(3),
+            build.as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(600));
+    for n in TUNNELS {
+        let mut s = setup(n);
+        let mut k = 0usize;
+        let mut next = move || {
+            k += 1;
+            if k >= n as usize {
+                k = 0;
+            }
+            k
+        };
+        g.bench_function(BenchmarkId::new("spd", n), |b| {
+            b.iter(|| spd_lookup(&s.spd, black_box(&s.infos[next()])))
+        });
+        if n <= 1_000 || std::env::var_os("SCALE_LINEAR_10K").is_some() {
+            g.bench_function(BenchmarkId::new("spd-linear", n), |b| {
+                b.iter(|| {
+                    let ip = &s.infos[next()];
+                    s.spd
+                        .outbound_linear(ip.src(), ip.dst(), ip.protocol, ip.sport, ip.dport)
+                })
+            });
+        }
+        g.bench_function(BenchmarkId::new("sa-out", n), |b| {
+            b.iter(|| {
+                let id = next() as u32;
+                s.shard.outbound_sa(black_box(id)).map(|sa| sa.spi)
+            })
+        });
+        g.bench_function(BenchmarkId::new("sa-in", n), |b| {
+            b.iter(|| {
+                let spi = FIRST_SPI + next() as u32;
+                s.shard.inbound(black_box(spi)).map(|sa| sa.sa_id)
+            })
+        });
+        let mut buf = VecPacket::new(&s.frames[0]);
+        g.bench_function(BenchmarkId::new("encap-64", n), |b| {
+            b.iter(|| {
+                let i = next();
+                encap(&mut s, &mut buf, i)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn main() {
+    summary();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
