@@ -60,6 +60,8 @@ bench: build
 	bash benches/throughput.sh 5
 	bash benches/crypto-ceiling.sh
 	bash benches/ike-setup.sh
+	bash benches/sa-install.sh 3
+	bash benches/trafficgen.sh
 
 # The binaries, the systemd units (deploy/systemd) and the docs; DESTDIR and PREFIX as usual.
 # The configuration is the operator's: copy an example to /etc/ipsec-gateway/gateway.toml.
