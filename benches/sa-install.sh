@@ -49,8 +49,8 @@ stop() {
 cleanup() { [ -z "$DP_PID" ] || stop "$DP_PID"; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 
-GCM_OUT=0102030405060708090a0b0c0d0e0f10a1a2a3a4
-GCM_IN=4142434445464748494a4b4c4d4e4f50b1b2b3b4
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
 
 # --- traffic: "static" to the config's tunnel (10.10.2.0/24), "spread N" to the generated
 # tunnels' LANs (172.16.0.0/24 + i, as `ipsec-dpctl sa load` numbers them)
@@ -75,48 +75,9 @@ wrpcap(out, pkts)
 EOF
 
 config() { # PCAP -> path
-    cat >"$W/dp.toml" <<EOF
-hostname = "bench"
-[dataplane]
-eal = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix", "$PFX", "--log-level", "*:error"]
-lcores = { main = 0, workers = [1] }
-mbufs = 16384
-channel = "$W/dp.sock"
-[[interface]]
-name = "inside"
-role = "inside"
-device = "net_pcap0,rx_pcap=$1,infinite_rx=1,tx_pcap=/dev/null"
-address = ["10.10.1.254/24"]
-[[interface]]
-name = "outside"
-role = "outside"
-device = "net_null1,no-rx=1"
-address = ["10.99.0.1/24"]
-crypto_map = "vpn"
-[[route]]
-prefix = "10.10.2.0/24"
-next_hop = "10.99.0.2"
-[[route]]
-prefix = "198.18.0.0/15"
-next_hop = "10.99.0.2"
-[[arp]]
-address = "10.99.0.2"
-mac = "02:00:00:00:00:02"
-[transform_set.gcm128]
-esp = ["esp-gcm", "128"]
-[access_list]
-101 = [ { action = "permit", protocol = "ip", source = "10.10.1.0/24", destination = "10.10.2.0/24" } ]
-[[crypto_map.vpn]]
-seq = 10
-type = "ipsec-manual"
-peer = "10.99.0.2"
-transform_set = "gcm128"
-match_address = "101"
-replay_window = "disable"
-lifetime = { seconds = 86400, kilobytes = 4294967295 }
-session_key.inbound = { spi = 105, cipher = "$GCM_IN" }
-session_key.outbound = { spi = 5, cipher = "$GCM_OUT" }
-EOF
+    bench_gateway_toml "$W/dp.toml" "$PFX" "$W/dp.sock" \
+        "net_pcap0,rx_pcap=$1,infinite_rx=1,tx_pcap=/dev/null" "net_null1,no-rx=1" \
+        "$(printf '[[route]]\nprefix = "198.18.0.0/15"\nnext_hop = "10.99.0.2"')"
     echo "$W/dp.toml"
 }
 

@@ -40,8 +40,8 @@ stop() {
 cleanup() { for p in "${PIDS[@]}"; do stop "$p"; done; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 
-GCM_OUT=0102030405060708090a0b0c0d0e0f10a1a2a3a4
-GCM_IN=4142434445464748494a4b4c4d4e4f50b1b2b3b4
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
 colon() { echo "$1" | sed 's/../&:/g; s/:$//'; }
 
 # --- traffic
@@ -78,48 +78,8 @@ ours_cfg() { # DIR SIZE -> path
     else
         in0="net_null0,no-rx=1"; in1="net_pcap1,rx_pcap=$W/esp$size.pcap,infinite_rx=1,tx_pcap=/dev/null"
     fi
-    cat >"$W/ours-$dir$size.toml" <<EOF
-hostname = "bench"
-[dataplane]
-eal = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix", "tput-ours-$$", "--log-level", "*:error"]
-lcores = { main = 0, workers = [1] }
-mbufs = 16384
-channel = "$W/dp.sock"
-[[interface]]
-name = "inside"
-role = "inside"
-device = "$in0"
-address = ["10.10.1.254/24"]
-[[interface]]
-name = "outside"
-role = "outside"
-device = "$in1"
-address = ["10.99.0.1/24"]
-crypto_map = "vpn"
-[[route]]
-prefix = "10.10.2.0/24"
-next_hop = "10.99.0.2"
-[[arp]]
-address = "10.99.0.2"
-mac = "02:00:00:00:00:02"
-[[arp]]
-address = "10.10.1.1"
-mac = "02:00:00:00:00:03"
-[transform_set.gcm128]
-esp = ["esp-gcm", "128"]
-[access_list]
-101 = [ { action = "permit", protocol = "ip", source = "10.10.1.0/24", destination = "10.10.2.0/24" } ]
-[[crypto_map.vpn]]
-seq = 10
-type = "ipsec-manual"
-peer = "10.99.0.2"
-transform_set = "gcm128"
-match_address = "101"
-replay_window = "disable"
-lifetime = { seconds = 86400, kilobytes = 4294967295 }
-session_key.inbound = { spi = 105, cipher = "$GCM_IN" }
-session_key.outbound = { spi = 5, cipher = "$GCM_OUT" }
-EOF
+    bench_gateway_toml "$W/ours-$dir$size.toml" "tput-ours-$$" "$W/dp.sock" "$in0" "$in1" \
+        "$(printf '[[arp]]\naddress = "10.10.1.1"\nmac = "02:00:00:00:00:03"')"
     echo "$W/ours-$dir$size.toml"
 }
 

@@ -97,7 +97,14 @@ struct FamilyRules {
     by_destination: PrefixIndex,
     /// Rules whose source prefix is the longer one, filed under it.
     by_source: PrefixIndex,
+    /// Few rules, all of one family: outbound lookups walk `compiled` in order instead of
+    /// probing the index (a hash probe per prefix length cost more than a handful of masked
+    /// compares: encap of 64-byte packets through a one-rule SPD was ~15 % slower indexed).
+    walk: bool,
 }
+
+/// Up to this many rules an outbound lookup walks them (see [`FamilyRules::walk`]).
+const WALK_UP_TO: usize = 8;
 
 impl FamilyRules {
     fn build(rules: Vec<SpdRule>, width: u8) -> FamilyRules {
@@ -155,11 +162,13 @@ impl FamilyRules {
                 }),
             width,
         );
+        let walk = rules.len() <= WALK_UP_TO && rules.iter().all(|r| indexed(&r));
         FamilyRules {
             rules,
             compiled,
             by_destination,
             by_source,
+            walk,
         }
     }
 
@@ -194,6 +203,23 @@ impl FamilyRules {
 
     #[allow(clippy::too_many_arguments)]
     fn outbound(&self, src: u128, dst: u128, protocol: u8, sport: u16, dport: u16) -> SpdAction {
+        if self.walk {
+            // a few rules: in order, as the ACLs read
+            let mut i = 0;
+            while let Some(rule) = self.compiled.get(i) {
+                if rule.matches(src, dst, protocol, sport, dport) {
+                    match rule.protect {
+                        Some(sa) => return SpdAction::Protect(sa),
+                        None => {
+                            i = rule.entry_end as usize;
+                            continue;
+                        }
+                    }
+                }
+                i += 1;
+            }
+            return SpdAction::Bypass;
+        }
         let mut from = 0;
         loop {
             let r = self.first(from, src, dst, protocol, sport, dport, false);
@@ -609,7 +635,7 @@ mod tests {
             let mut total = [0; 3];
             for seed in 0..40u64 {
                 for v6 in [false, true] {
-                    for rules in [1, 3, 20, 200] {
+                    for rules in [1, 3, 8, 9, 20, 200] {
                         let seen = compare(seed, v6, rules, 400);
                         for (t, s) in total.iter_mut().zip(seen) {
                             *t += s;
