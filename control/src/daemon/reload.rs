@@ -253,7 +253,6 @@ impl<L: Link> Daemon<L> {
             };
             report.push(line);
         }
-        let unchanged_pairs = self.children.by_spi.len();
 
         // in with the new
         let old = std::mem::replace(&mut self.policy, new);
@@ -304,7 +303,7 @@ impl<L: Link> Daemon<L> {
 
         report.push(format!(
             "{} IPsec SA pair(s) kept",
-            unchanged_pairs.min(self.children.by_spi.len())
+            self.children.by_spi.len()
         ));
         log::info!(
             "%SYS-5-CONFIG_I: Configured from {} by reload",

@@ -294,33 +294,39 @@ mod tests {
         assert_eq!(owner_of_sa(7, 2), 1);
     }
 
+    /// An esp-null esp-sha-hmac SA of crypto map `map` 10 (cheap keys for many SAs).
+    fn null_sha1(spi: u32, direction: Direction, map: &str) -> crate::esp::SaParams {
+        use crate::crypto::{Encryption, Integrity, Transform};
+        use crate::esp::{Keys, Lifetime, Mode, SaParams};
+        SaParams {
+            spi,
+            direction,
+            transform: Transform {
+                encryption: Encryption::Null,
+                integrity: Integrity::Sha1,
+            },
+            keys: Keys {
+                encryption: vec![],
+                authentication: vec![9; 20],
+            },
+            mode: Mode::Tunnel,
+            local: "192.0.2.1".parse().unwrap(),
+            remote: "192.0.2.2".parse().unwrap(),
+            selectors: vec![],
+            lifetime: Lifetime::default(),
+            replay_window: 64,
+            esn: false,
+            udp_encap: None,
+            crypto_map: map.into(),
+            crypto_map_seq: 10,
+        }
+    }
+
     #[test]
     fn outbound_sas_with_dense_and_sparse_ids() {
-        use crate::crypto::{rustcrypto::RUSTCRYPTO, Encryption, Integrity, Transform};
-        use crate::esp::{Keys, Lifetime, Mode, SaParams};
+        use crate::crypto::rustcrypto::RUSTCRYPTO;
         let sa = |spi: u32, direction: Direction, sa_id: u32| {
-            let p = SaParams {
-                spi,
-                direction,
-                transform: Transform {
-                    encryption: Encryption::Null,
-                    integrity: Integrity::Sha1,
-                },
-                keys: Keys {
-                    encryption: vec![],
-                    authentication: vec![9; 20],
-                },
-                mode: Mode::Tunnel,
-                local: "192.0.2.1".parse().unwrap(),
-                remote: "192.0.2.2".parse().unwrap(),
-                selectors: vec![],
-                lifetime: Lifetime::default(),
-                replay_window: 64,
-                esn: false,
-                udp_encap: None,
-                crypto_map: "vpn".into(),
-                crypto_map_seq: 10,
-            };
+            let p = null_sha1(spi, direction, "vpn");
             Box::new(Sa::new(&p, sa_id, &RUSTCRYPTO, 0).unwrap())
         };
         let mut shard = SaShard::new(0, 1);
@@ -366,30 +372,8 @@ mod tests {
 
     #[test]
     fn twenty_thousand_sas_in_one_shard() {
-        use crate::crypto::{rustcrypto::RUSTCRYPTO, Encryption, Integrity, Transform};
-        use crate::esp::{Keys, Lifetime, Mode, SaParams};
-        let params = |spi: u32, direction: Direction| SaParams {
-            spi,
-            direction,
-            transform: Transform {
-                encryption: Encryption::Null,
-                integrity: Integrity::Sha1,
-            },
-            keys: Keys {
-                encryption: vec![],
-                authentication: vec![9; 20],
-            },
-            mode: Mode::Tunnel,
-            local: "192.0.2.1".parse().unwrap(),
-            remote: "192.0.2.2".parse().unwrap(),
-            selectors: vec![],
-            lifetime: Lifetime::default(),
-            replay_window: 64,
-            esn: false,
-            udp_encap: None,
-            crypto_map: "hub".into(),
-            crypto_map_seq: 10,
-        };
+        use crate::crypto::rustcrypto::RUSTCRYPTO;
+        let params = |spi: u32, direction: Direction| null_sha1(spi, direction, "hub");
         let mut shard = SaShard::new(0, 1);
         for id in 0..10_000u32 {
             let spi = 0x1000_0000 + id * 7;
