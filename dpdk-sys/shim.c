@@ -65,29 +65,20 @@ void *shim_imb_gcm_mgr_new(void)
         return m;
 }
 
-void *shim_imb_gcm_key_new(void *mgr, const uint8_t *key, size_t key_len)
+size_t shim_imb_gcm_key_size(void)
 {
-        struct gcm_key_data *kd = NULL;
-        if (posix_memalign((void **)&kd, 64, sizeof(*kd)) != 0)
-                return NULL;
-        if (key_len == 16)
-                IMB_AES128_GCM_PRE((IMB_MGR *)mgr, key, kd);
-        else if (key_len == 32)
-                IMB_AES256_GCM_PRE((IMB_MGR *)mgr, key, kd);
-        else {
-                free(kd);
-                return NULL;
-        }
-        return kd;
+        return sizeof(struct gcm_key_data);
 }
 
-void shim_imb_gcm_key_free(void *key_data)
+int shim_imb_gcm_key_expand(void *mgr, const uint8_t *key, size_t key_len, void *key_data)
 {
-        if (key_data == NULL)
-                return;
-        /* round keys and hash keys: wipe before the memory goes back to the allocator */
-        explicit_bzero(key_data, sizeof(struct gcm_key_data));
-        free(key_data);
+        if (key_len == 16)
+                IMB_AES128_GCM_PRE((IMB_MGR *)mgr, key, (struct gcm_key_data *)key_data);
+        else if (key_len == 32)
+                IMB_AES256_GCM_PRE((IMB_MGR *)mgr, key, (struct gcm_key_data *)key_data);
+        else
+                return -1;
+        return 0;
 }
 
 void shim_imb_gcm_enc(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,

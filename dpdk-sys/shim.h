@@ -27,8 +27,10 @@ int shim_rte_errno(void);
  * so one manager serves every lcore. */
 #include <stddef.h>
 void *shim_imb_gcm_mgr_new(void);
-void *shim_imb_gcm_key_new(void *mgr, const uint8_t *key, size_t key_len);
-void shim_imb_gcm_key_free(void *key_data);
+/* sizeof(struct gcm_key_data): the caller provides that much memory, 64-byte aligned */
+size_t shim_imb_gcm_key_size(void);
+/* Expands an AES-128 or AES-256 key (key_len 16 or 32) into key_data; -1 for another length. */
+int shim_imb_gcm_key_expand(void *mgr, const uint8_t *key, size_t key_len, void *key_data);
 void shim_imb_gcm_enc(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,
                       const uint8_t *iv12, const uint8_t *aad, uint64_t aad_len, uint8_t *tag16);
 void shim_imb_gcm_dec(void *mgr, size_t key_len, const void *key_data, uint8_t *buf, uint64_t len,

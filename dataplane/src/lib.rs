@@ -5,6 +5,7 @@
 //! and benchmarked on plain buffers.
 //!
 //! Map of the crate:
+//! - [`cache`]: prefetch hints for the burst pipeline.
 //! - [`packet`]: the buffer abstraction the fast path works on (DPDK mbuf or a Vec in tests).
 //! - [`wire`]: zero-copy views of Ethernet, ARP, IPv4/IPv6, ICMP, UDP and ESP headers.
 //! - [`crypto`]: the ESP transforms (Cisco names) behind a trait, with several backends.
@@ -14,6 +15,7 @@
 //! - [`channel`]: the control <-> dataplane messages on the Unix SEQPACKET socket.
 //! - `dpdk` (feature): safe wrappers over `dpdk-sys` and the lcore runtime.
 
+pub mod cache;
 pub mod channel;
 pub mod config;
 pub mod crypto;

@@ -5,8 +5,11 @@
 //! One process-wide `IMB_MGR` is created on first use. It is only a table of function
 //! pointers chosen for this CPU (SSE, AVX2, AVX-512/VAES); the direct GCM calls keep all their
 //! state in a `gcm_context_data` on the caller's stack (in the shim), so one manager is sound
-//! to share between lcores. Per SA, the expanded round and hash keys live in a 64-byte aligned
-//! block allocated once by the shim and wiped (`explicit_bzero`) when the SA is dropped.
+//! to share between lcores. Per SA, the expanded round and hash keys (`struct gcm_key_data`)
+//! live inside the cipher value itself, 64-byte aligned, and are zeroized when the SA is
+//! dropped: one allocation, so that the fast path reaches the key schedule from the SA's
+//! cipher pointer without a further dependent load, and can prefetch it (see
+//! [`crate::cache`]).
 //!
 //! Decryption computes the tag while it decrypts in place; the tag is then compared in
 //! constant time and, on a mismatch, the decrypted bytes are overwritten before the error is
@@ -39,9 +42,28 @@ unsafe impl Send for Manager {}
 // SAFETY: see Send.
 unsafe impl Sync for Manager {}
 
+/// Room for the library's `struct gcm_key_data`: 1,008 bytes in intel-ipsec-mb 1.3 (the
+/// AES-256 round keys and 48 powers of the hash key for the VAES code), checked against the
+/// library's own size when the manager is created.
+const KEY_DATA_ROOM: usize = 1024;
+
+/// The expanded keys of one SA, aligned as the library requires.
+#[repr(C, align(64))]
+struct KeyData([u8; KEY_DATA_ROOM]);
+
+/// The manager, or None when the library cannot be used (no manager, or a `gcm_key_data`
+/// larger than [`KEY_DATA_ROOM`]: a newer library than this was built for).
 fn manager() -> Option<*mut c_void> {
     static MGR: OnceLock<Option<Manager>> = OnceLock::new();
     MGR.get_or_init(|| {
+        // SAFETY: returns a compile-time constant of the library's header.
+        let key_size = unsafe { dpdk_sys::shim_imb_gcm_key_size() };
+        if key_size > KEY_DATA_ROOM {
+            log::warn!(
+                "%CRYPTO-4-IPSEC_MB: gcm_key_data of {key_size} bytes does not fit the {KEY_DATA_ROOM} reserved: backend disabled"
+            );
+            return None;
+        }
         // SAFETY: allocates and initialises a manager; NULL on failure.
         let m = unsafe { dpdk_sys::shim_imb_gcm_mgr_new() };
         (!m.is_null()).then_some(Manager(m))
@@ -76,48 +98,59 @@ impl Backend for IpsecMb {
         check_key_len(0, auth_key)?;
         let mgr = manager().ok_or(CryptoError::Unsupported(transform, "ipsec-mb"))?;
         let (aes_key, salt_bytes) = enc_key.split_at(enc_key.len() - 4);
-        // SAFETY: aes_key is a live slice of aes_key.len() bytes; the shim copies what it needs
-        // into a block it allocates, or returns NULL.
-        let key = unsafe { dpdk_sys::shim_imb_gcm_key_new(mgr, aes_key.as_ptr(), aes_key.len()) };
-        if key.is_null() {
+        let mut salt = [0u8; 4];
+        salt.copy_from_slice(salt_bytes);
+        // Built zeroed on the heap, then expanded in place: no copy of the key schedule is
+        // left behind on the stack.
+        let mut cipher = Box::new(ImbGcm {
+            key: KeyData([0; KEY_DATA_ROOM]),
+            transform,
+            mgr,
+            key_len: aes_key.len(),
+            salt,
+        });
+        // SAFETY: aes_key is a live slice of aes_key.len() bytes; cipher.key is 64-byte aligned
+        // and KEY_DATA_ROOM bytes long, at least sizeof(struct gcm_key_data) (checked by
+        // manager()), and the library writes only within it.
+        let rc = unsafe {
+            dpdk_sys::shim_imb_gcm_key_expand(
+                mgr,
+                aes_key.as_ptr(),
+                aes_key.len(),
+                cipher.key.0.as_mut_ptr() as *mut c_void,
+            )
+        };
+        if rc != 0 {
             return Err(CryptoError::BadKeyLength {
                 want: transform.encryption.key_len(),
                 got: enc_key.len(),
             });
         }
-        let mut salt = [0u8; 4];
-        salt.copy_from_slice(salt_bytes);
-        Ok(Box::new(ImbGcm {
-            transform,
-            mgr,
-            key,
-            key_len: aes_key.len(),
-            salt,
-        }))
+        Ok(cipher)
     }
 }
 
-/// An AES-GCM SA on intel-ipsec-mb.
+/// An AES-GCM SA on intel-ipsec-mb. The key schedule comes first, so that the default
+/// [`EspCipher::prefetch`] (the value's own lines) covers it and the fields after it.
+#[repr(C)]
 struct ImbGcm {
+    /// The library's `struct gcm_key_data`.
+    key: KeyData,
     transform: Transform,
     mgr: *mut c_void,
-    /// The shim's `struct gcm_key_data`, owned by this SA.
-    key: *mut c_void,
     key_len: usize,
     salt: [u8; 4],
 }
 
-// SAFETY: `key` is owned by this value and only read by the GCM calls; `mgr` is the shared
-// read-only dispatch table (see `Manager`).
+// SAFETY: `key` is owned by this value and only read by the GCM calls once built; `mgr` is the
+// shared read-only dispatch table (see `Manager`).
 unsafe impl Send for ImbGcm {}
 // SAFETY: seal/open take &self and only read `key` and `mgr`; all mutable state is per call.
 unsafe impl Sync for ImbGcm {}
 
 impl Drop for ImbGcm {
     fn drop(&mut self) {
-        // SAFETY: `key` came from shim_imb_gcm_key_new and is freed exactly once, here; the
-        // shim wipes it first.
-        unsafe { dpdk_sys::shim_imb_gcm_key_free(self.key) };
+        self.key.0.zeroize();
         self.salt.zeroize();
     }
 }
@@ -131,9 +164,27 @@ impl ImbGcm {
     }
 }
 
+/// The parts of `gcm_key_data` one packet reads, as intel-ipsec-mb 1.3 lays it out: the
+/// round keys first (240 bytes for AES-256, fewer for AES-128), then the hash key powers
+/// from the 48th down to the first, which ends the structure at 1,008 bytes. A packet of n
+/// 16-byte blocks hashes with the n lowest powers (16 at a time for long ones), i.e. the end of
+/// the table: 256 bytes cover H^16 .. H^1.
+const ROUND_KEYS: usize = 240;
+const LOW_HASH_KEYS: std::ops::Range<usize> = 1008 - 256..1008;
+
 impl EspCipher for ImbGcm {
     fn transform(&self) -> Transform {
         self.transform
+    }
+
+    /// What a packet reads of the key schedule, and the fields after it (10 lines of the
+    /// 17 the value spans; prefetching all of them for a whole burst fills the L1 cache).
+    #[inline]
+    fn prefetch(&self) {
+        let key = self.key.0.as_ptr();
+        crate::cache::lines(key, ROUND_KEYS);
+        crate::cache::lines(key.wrapping_add(LOW_HASH_KEYS.start), LOW_HASH_KEYS.len());
+        crate::cache::line(&self.mgr as *const *mut c_void as *const u8);
     }
 
     fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>) {
@@ -156,7 +207,7 @@ impl EspCipher for ImbGcm {
             dpdk_sys::shim_imb_gcm_enc(
                 self.mgr,
                 self.key_len,
-                self.key,
+                self.key.0.as_ptr() as *const c_void,
                 payload.as_mut_ptr(),
                 payload.len() as u64,
                 nonce.as_ptr(),
@@ -179,7 +230,7 @@ impl EspCipher for ImbGcm {
             dpdk_sys::shim_imb_gcm_dec(
                 self.mgr,
                 self.key_len,
-                self.key,
+                self.key.0.as_ptr() as *const c_void,
                 payload.as_mut_ptr(),
                 payload.len() as u64,
                 nonce.as_ptr(),

@@ -212,6 +212,14 @@ pub trait EspCipher: Send + Sync {
     /// Verifies the ICV over `esp` and, if it verifies, decrypts the same range as `seal` in
     /// place. On error the payload bytes are unspecified and must not be forwarded.
     fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError>;
+    /// Starts loading the key schedule into the cache: the fast path calls it for a whole
+    /// burst before it seals or opens the first packet. The default covers the value's own
+    /// bytes, which is where every backend here keeps its expanded keys (a backend that
+    /// keeps them behind a pointer overrides it).
+    #[inline]
+    fn prefetch(&self) {
+        crate::cache::value(self);
+    }
 }
 
 /// A crypto library that can build [`EspCipher`]s.

@@ -4,7 +4,9 @@
 use crate::pipeline::DropReason;
 
 /// What `show crypto ipsec sa` prints for one SA, plus drops by reason.
+// repr(C): the per-reason drops stay last, out of the SA's hot lines (see `Sa`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct SaCounters {
     /// Outbound: `#pkts encaps`, `#pkts encrypt`, `#pkts digest`.
     pub encaps: u64,

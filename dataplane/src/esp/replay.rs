@@ -18,8 +18,10 @@ pub enum ReplayError {
     TooOld,
 }
 
-/// The receive window of one inbound SA. Owned by the SA's lcore: plain fields.
+/// The receive window of one inbound SA. Owned by the SA's lcore: plain fields. `repr(C)`:
+/// the header fields come before the bitmap.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct ReplayWindow {
     /// Highest verified sequence number (full 64 bits with ESN), 0 before the first packet.
     top: u64,
@@ -86,6 +88,15 @@ impl ReplayWindow {
             return seq_lo as u64;
         }
         ((hi as u64) << 32) | seq_lo as u64
+    }
+
+    /// Starts loading what the next in-order packet reads: the header and the bitmap word
+    /// at the window's right edge.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        crate::cache::line(self as *const ReplayWindow as *const u8);
+        let i = (self.top % MAX_WINDOW as u64) as usize;
+        crate::cache::line(&self.bits[i / 64] as *const u64 as *const u8);
     }
 
     fn bit(&self, seq: u64) -> bool {

@@ -78,40 +78,50 @@ pub enum SaError {
     InvalidTransform(Transform),
 }
 
-/// One SA. Fields used per packet come first.
+/// One SA, laid out for the fast path (`repr(C)`, so that the order below is the order in
+/// memory): what every packet reads or writes comes first, up to the per-reason drop
+/// counters; what only the inbound path touches (the replay window) follows; what only show
+/// output and the control plane read comes last. With thousands of SAs, each packet finds
+/// its SA cold in the cache: the pipeline prefetches [`Sa::HOT_BYTES`] from the start of the
+/// SA and then the cipher's key schedule ([`Sa::prefetch`], [`Sa::prefetch_deps`]) for the
+/// whole burst before it encapsulates or decapsulates the first packet.
+#[repr(C)]
 pub struct Sa {
     pub spi: u32,
-    pub direction: Direction,
     /// The SPD's id for this SA's crypto-map entry.
     pub sa_id: u32,
     /// Outbound: the last sequence number sent (full 64 bits).
     pub(super) seq: u64,
-    pub(super) esn: bool,
+    pub(super) cipher: Box<dyn EspCipher>,
     pub(super) iv_len: usize,
     pub(super) icv_len: usize,
     pub(super) block_len: usize,
-    pub(super) aead: bool,
-    pub(super) mode: Mode,
-    pub(super) cipher: Box<dyn EspCipher>,
-    pub(super) udp: Option<UdpEncap>,
-    pub(super) local: IpAddr,
-    pub(super) remote: IpAddr,
+    /// Tunnel mode over IPv4: the outer header's fixed part.
+    pub(super) outer_v4: Option<ipv4::Template>,
     /// Outer IPv4 identification, per SA.
     pub(super) ip_id: u16,
+    pub direction: Direction,
+    pub(super) esn: bool,
+    pub(super) aead: bool,
+    pub(super) mode: Mode,
+    pub(super) udp: Option<UdpEncap>,
     /// Outbound: the way to the peer, as last resolved (see [`PeerPath`]).
     pub(super) path: Option<PeerPath>,
-    pub counters: SaCounters,
     pub lifetime: LifetimeState,
-    /// Inbound only: the receive window.
-    pub(super) replay: ReplayWindow,
+    /// Inbound only: the IPv4 entries of `inbound_policy` as masks and ranges, checked per
+    /// packet without building `IpAddr`s (a selector with an IPv6 side never matches an IPv4
+    /// packet).
+    pub(super) inbound_v4: Vec<SelectorV4>,
     /// Inbound only: what decrypted packets must match (the mirror images of the selectors,
     /// i.e. the peer's traffic toward us).
     pub(super) inbound_policy: Vec<Selector>,
-    /// The IPv4 entries of `inbound_policy` as masks and ranges, checked per packet without
-    /// building `IpAddr`s (a selector with an IPv6 side never matches an IPv4 packet).
-    pub(super) inbound_v4: Vec<SelectorV4>,
-    /// Tunnel mode over IPv4: the outer header's fixed part.
-    pub(super) outer_v4: Option<ipv4::Template>,
+    pub(super) local: IpAddr,
+    pub(super) remote: IpAddr,
+    /// Per-packet counters first, the drops by reason (touched only on a drop) last: the hot
+    /// part of the SA ends where `counters.drops` begins.
+    pub counters: SaCounters,
+    /// Inbound only: the receive window (its header, then the bitmap).
+    pub(super) replay: ReplayWindow,
     /// Outbound CBC IVs: unpredictable, from a per-SA ChaCha stream seeded from the OS at
     /// install time (no syscall per packet).
     pub(super) iv_rng: ChaCha8Rng,
@@ -126,6 +136,29 @@ pub struct Sa {
 }
 
 impl Sa {
+    /// Bytes from the start of an SA that every packet reads or writes: everything up to
+    /// the drops by reason (see the layout note on [`Sa`]).
+    pub const HOT_BYTES: usize =
+        std::mem::offset_of!(Sa, counters) + std::mem::offset_of!(SaCounters, drops);
+
+    /// Stage one of a burst: starts loading the SA's hot lines. Reads nothing of the SA.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        crate::cache::lines(self as *const Sa as *const u8, Self::HOT_BYTES);
+    }
+
+    /// Stage two, after [`Sa::prefetch`] had time to land: starts loading what the SA
+    /// points to (the cipher's key schedule) and, inbound, the replay window's edge and the
+    /// first inbound selector. Reads the SA's hot lines.
+    #[inline(always)]
+    pub fn prefetch_deps(&self) {
+        self.cipher.prefetch();
+        if self.direction == Direction::Inbound {
+            self.replay.prefetch();
+            crate::cache::line(self.inbound_v4.as_ptr() as *const u8);
+        }
+    }
+
     /// Expands the keys with `backend` and builds the SA. `now` is the caller's clock in
     /// seconds (lifetimes count from it). The caller drops `params` afterwards, which zeroizes
     /// its copy of the keys.

@@ -17,7 +17,7 @@ use super::params::Direction;
 use super::sa::Sa;
 use crate::l3::route::IntHasher;
 use crate::packet::PacketBuf;
-use crate::pipeline::{DropReason, EncapError, Inbound, PeerPath, WorkerId};
+use crate::pipeline::{DropReason, EncapError, Inbound, PeerPath, SaRef, WorkerId};
 
 type IntMap<V> = HashMap<u32, V, BuildHasherDefault<IntHasher>>;
 
@@ -165,6 +165,18 @@ impl SaShard {
         }
     }
 
+    /// The SA a burst's first pass found for a frame, if this shard holds it.
+    #[inline(always)]
+    fn by_ref(&self, sa: SaRef) -> Option<&Sa> {
+        match sa {
+            SaRef::Inbound(spi) => self.inbound.get(&spi).map(|b| &**b),
+            SaRef::Outbound(id) if id < DIRECT_SA_IDS => {
+                self.outbound_direct.get(id as usize)?.as_deref()
+            }
+            SaRef::Outbound(id) => self.outbound.get(&id).map(|b| &**b),
+        }
+    }
+
     /// Every SA of this shard.
     pub fn iter(&self) -> impl Iterator<Item = &Sa> {
         self.inbound
@@ -208,6 +220,20 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
 
     fn owner_of_sa(&self, sa: u32) -> WorkerId {
         self.owner.of(sa) as WorkerId
+    }
+
+    #[inline(always)]
+    fn prefetch_sa(&self, sa: SaRef) {
+        if let Some(sa) = self.by_ref(sa) {
+            sa.prefetch();
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_sa_deps(&self, sa: SaRef) {
+        if let Some(sa) = self.by_ref(sa) {
+            sa.prefetch_deps();
+        }
     }
 
     fn decap(

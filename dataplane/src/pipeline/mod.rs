@@ -197,6 +197,14 @@ pub trait SaShard<P: PacketBuf> {
     ) -> Result<PeerPath, EncapError>
     where
         F: FnOnce(IpAddr) -> Result<PeerPath, DropReason>;
+    /// Stage one of a burst: starts loading the SA `sa` refers to, when this worker holds
+    /// it (reading only the SA table). The default does nothing.
+    #[inline]
+    fn prefetch_sa(&self, _sa: SaRef) {}
+    /// Stage two: starts loading what the SA points to (its key schedule), reading the SA
+    /// itself, which stage one prefetched a burst earlier. The default does nothing.
+    #[inline]
+    fn prefetch_sa_deps(&self, _sa: SaRef) {}
     /// The inbound path in one call, for worker `me`: the owner of `spi`, then, when it is
     /// `me`, [`SaShard::decap`]. A shard overrides it to find the SA once rather than twice.
     #[inline]
@@ -219,6 +227,43 @@ pub trait SaShard<P: PacketBuf> {
         }
     }
 }
+
+/// The SA a packet of a burst will use, as the burst's first pass found it: an inbound SA
+/// by SPI, an outbound one by SPD id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaRef {
+    Inbound(u32),
+    Outbound(u32),
+}
+
+/// What the first pass over a burst decided for one frame (see [`Pipeline::process_rx`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Decided without an SA (punt, drop, bypass, handoff): nothing left to do.
+    Done(Verdict),
+    /// ESP addressed to us.
+    Esp { esp_off: u32, spi: u32, udp: bool },
+    /// ESP passing through (transport mode between two protected hosts): ours when one of
+    /// our inbound SAs has its SPI, ordinary transit otherwise.
+    TransitEsp { spi: u32 },
+    /// Inside traffic the SPD protects with outbound SA `sa`, which this worker owns.
+    Protect(u32),
+}
+
+impl Step {
+    #[inline(always)]
+    fn sa(self) -> Option<SaRef> {
+        match self {
+            Step::Esp { spi, .. } | Step::TransitEsp { spi } => Some(SaRef::Inbound(spi)),
+            Step::Protect(sa) => Some(SaRef::Outbound(sa)),
+            Step::Done(_) => None,
+        }
+    }
+}
+
+/// Frames per pass of [`Pipeline::process_rx`]: the prefetches of one pass are in flight
+/// together (a burst of [`worker::BURST`] is one pass).
+const PASS: usize = worker::BURST;
 
 /// The last next hop [`Pipeline`] resolved for a destination (route, port, neighbour), kept
 /// for the next packets to the same address: decapsulated traffic mostly goes to a few hosts,
@@ -278,6 +323,12 @@ pub struct Pipeline;
 
 impl Pipeline {
     /// Processes frames received on `rx_port`, writing one verdict per frame.
+    ///
+    /// In three passes over each [`PASS`] frames, so that the memory each frame needs is
+    /// loading while the others are worked on: classify every frame and find the SA it will
+    /// use, prefetching the SA (with thousands of tunnels it is cold); then prefetch each SA's
+    /// key schedule, now that the SA's pointer to it has arrived; then encapsulate,
+    /// decapsulate and forward. Frames that need no SA are finished in the first pass.
     pub fn process_rx<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         rx_port: PortId,
@@ -291,19 +342,16 @@ impl Pipeline {
         A: SaShard<P>,
         Q: SlowPathRequests,
     {
-        let role = cx.ports.get(rx_port as usize).map(|p| p.role);
         cx.counters.rx.add(pkts.len() as u64);
-        prefetch::burst(pkts);
-        let mut ip = IpInfo::default();
-        for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            // Counted from the value, not read back from `v`: the verdict is stored in pieces,
-            // and one wide load of them right after stalls on store forwarding.
-            let verdict = match role {
-                Some(role) => Self::one(cx, role, pkt, &mut ip),
-                None => Verdict::Drop(DropReason::Unsupported),
-            };
-            Self::count(cx.counters, verdict);
-            *v = verdict;
+        match cx.ports.get(rx_port as usize).map(|p| p.role) {
+            Some(role) => Self::staged(cx, role, pkts, verdicts, false),
+            None => {
+                for v in verdicts.iter_mut().take(pkts.len()) {
+                    let verdict = Verdict::Drop(DropReason::Unsupported);
+                    Self::count(cx.counters, verdict);
+                    *v = verdict;
+                }
+            }
         }
     }
 
@@ -322,17 +370,54 @@ impl Pipeline {
         Q: SlowPathRequests,
     {
         cx.counters.handoff_in.add(pkts.len() as u64);
+        Self::staged(cx, PortRole::Inside, pkts, verdicts, true);
+    }
+
+    /// The passes of [`Pipeline::process_rx`]; `handed_off` for frames another worker gave
+    /// us, which must not be handed off again.
+    #[inline(always)]
+    fn staged<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        role: PortRole,
+        pkts: &mut [P],
+        verdicts: &mut [Verdict],
+        handed_off: bool,
+    ) where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
         prefetch::burst(pkts);
-        let mut ip = IpInfo::default();
-        for (pkt, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
-            let verdict = match Self::one(cx, PortRole::Inside, pkt, &mut ip) {
-                // An owner never hands back: a second handoff means the owner maps disagree
-                // (an SA moved while in flight); drop rather than loop.
-                Verdict::Handoff(_) => Verdict::Drop(DropReason::UnknownSpi),
-                v => v,
-            };
-            Self::count(cx.counters, verdict);
-            *v = verdict;
+        let mut infos = [IpInfo::default(); PASS];
+        let mut steps = [Step::Done(Verdict::Drop(DropReason::Unsupported)); PASS];
+        for (pkts, verdicts) in pkts.chunks_mut(PASS).zip(verdicts.chunks_mut(PASS)) {
+            let n = pkts.len();
+            for ((pkt, ip), step) in pkts.iter_mut().zip(&mut infos).zip(&mut steps) {
+                *step = Self::first(cx, role, pkt, ip);
+                if let Some(sa) = step.sa() {
+                    cx.sas.prefetch_sa(sa);
+                }
+            }
+            for step in &steps[..n] {
+                if let Some(sa) = step.sa() {
+                    cx.sas.prefetch_sa_deps(sa);
+                }
+            }
+            for (((pkt, ip), step), v) in pkts.iter_mut().zip(&infos).zip(&steps).zip(verdicts) {
+                // Counted from the value, not read back from `v`: the verdict is stored in
+                // pieces, and one wide load of them right after stalls on store forwarding.
+                let verdict = match Self::second(cx, role, pkt, ip, *step) {
+                    // An owner never hands back: a second handoff means the owner maps
+                    // disagree (an SA moved while in flight); drop rather than loop.
+                    Verdict::Handoff(_) if handed_off => Verdict::Drop(DropReason::UnknownSpi),
+                    v => v,
+                };
+                Self::count(cx.counters, verdict);
+                *v = verdict;
+            }
         }
     }
 
@@ -348,15 +433,15 @@ impl Pipeline {
         }
     }
 
-    /// One frame; `ip` is scratch space for its IP facts (one per burst, see
-    /// [`classify_into`]).
+    /// The first pass for one frame: classification and, for inside transit, the SPD. What
+    /// needs no SA is finished here; `ip` keeps the frame's IP facts for the last pass.
     #[inline(always)]
-    fn one<P, R, N, S, A, Q>(
+    fn first<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,
         ip: &mut IpInfo,
-    ) -> Verdict
+    ) -> Step
     where
         P: PacketBuf,
         R: Routes,
@@ -366,23 +451,9 @@ impl Pipeline {
         Q: SlowPathRequests,
     {
         match classify_into(pkt.data(), cx.local, ip) {
-            Kind::Punt(kind) => Verdict::Punt(kind),
-            Kind::Drop(reason) => Verdict::Drop(reason),
-            Kind::Esp { esp_off, spi, udp } => {
-                let l3_off = ip.l3_off;
-                match cx
-                    .sas
-                    .inbound(cx.me, pkt, l3_off, esp_off as usize, spi, udp)
-                {
-                    Inbound::Unknown => Verdict::Drop(DropReason::UnknownSpi),
-                    Inbound::Handoff(owner) => Verdict::Handoff(owner),
-                    Inbound::Drop(reason) => Verdict::Drop(reason),
-                    Inbound::Decapsulated => {
-                        cx.counters.decaps.inc();
-                        Self::forward_ip(cx, pkt, false)
-                    }
-                }
-            }
+            Kind::Punt(kind) => Step::Done(Verdict::Punt(kind)),
+            Kind::Drop(reason) => Step::Done(Verdict::Drop(reason)),
+            Kind::Esp { esp_off, spi, udp } => Step::Esp { esp_off, spi, udp },
             // Transport-mode ESP between two protected hosts passes through us addressed to
             // the far host: it is ours when its SPI is one of our inbound SAs.
             // (Any port: a handed-off frame is processed as if from the inside.)
@@ -398,6 +469,57 @@ impl Pipeline {
                     d[ip.l4_off + 2],
                     d[ip.l4_off + 3],
                 ]);
+                Step::TransitEsp { spi }
+            }
+            Kind::Transit => match role {
+                PortRole::Inside => match cx.policy.outbound(ip) {
+                    PolicyAction::Protect(sa) => match cx.sas.owner_of_sa(sa) {
+                        owner if owner != cx.me => Step::Done(Verdict::Handoff(owner)),
+                        _ => Step::Protect(sa),
+                    },
+                    PolicyAction::Bypass => Step::Done(Self::forward_frame(cx, pkt, ip)),
+                    PolicyAction::Discard => Step::Done(Verdict::Drop(DropReason::PolicyDiscard)),
+                },
+                PortRole::Outside => Step::Done(Self::from_outside(cx, pkt, ip)),
+            },
+        }
+    }
+
+    /// The last pass for one frame: what needs its SA.
+    #[inline(always)]
+    fn second<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        role: PortRole,
+        pkt: &mut P,
+        ip: &IpInfo,
+        step: Step,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        match step {
+            Step::Done(v) => v,
+            Step::Esp { esp_off, spi, udp } => {
+                let l3_off = ip.l3_off;
+                match cx
+                    .sas
+                    .inbound(cx.me, pkt, l3_off, esp_off as usize, spi, udp)
+                {
+                    Inbound::Unknown => Verdict::Drop(DropReason::UnknownSpi),
+                    Inbound::Handoff(owner) => Verdict::Handoff(owner),
+                    Inbound::Drop(reason) => Verdict::Drop(reason),
+                    Inbound::Decapsulated => {
+                        cx.counters.decaps.inc();
+                        Self::forward_ip(cx, pkt, false)
+                    }
+                }
+            }
+            Step::TransitEsp { spi } => {
                 let (l3_off, l4_off) = (ip.l3_off, ip.l4_off);
                 match cx.sas.inbound(cx.me, pkt, l3_off, l4_off, spi, false) {
                     Inbound::Handoff(owner) => Verdict::Handoff(owner),
@@ -410,7 +532,7 @@ impl Pipeline {
                     Inbound::Unknown => Self::transit(cx, role, pkt, ip),
                 }
             }
-            Kind::Transit => Self::transit(cx, role, pkt, ip),
+            Step::Protect(sa) => Self::protect(cx, pkt, ip, sa),
         }
     }
 
@@ -431,20 +553,37 @@ impl Pipeline {
     {
         match role {
             PortRole::Inside => match cx.policy.outbound(ip) {
-                PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
-                PolicyAction::Bypass => Self::forward_frame(cx, pkt, ip),
                 PolicyAction::Protect(sa) => match cx.sas.owner_of_sa(sa) {
                     owner if owner != cx.me => Verdict::Handoff(owner),
                     _ => Self::protect(cx, pkt, ip, sa),
                 },
+                PolicyAction::Bypass => Self::forward_frame(cx, pkt, ip),
+                PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
             },
-            PortRole::Outside => {
-                if cx.policy.inbound_plaintext_allowed(ip) {
-                    Self::forward_frame(cx, pkt, ip)
-                } else {
-                    Verdict::Drop(DropReason::PlainPolicyViolation)
-                }
-            }
+            PortRole::Outside => Self::from_outside(cx, pkt, ip),
+        }
+    }
+
+    /// Plaintext transit from the outside: forwarded only where the policy lets it arrive
+    /// in clear.
+    #[inline(always)]
+    fn from_outside<P, R, N, S, A, Q>(
+        cx: &mut Context<'_, R, N, S, A, Q>,
+        pkt: &mut P,
+        ip: &IpInfo,
+    ) -> Verdict
+    where
+        P: PacketBuf,
+        R: Routes,
+        N: Neighbours,
+        S: Policy,
+        A: SaShard<P>,
+        Q: SlowPathRequests,
+    {
+        if cx.policy.inbound_plaintext_allowed(ip) {
+            Self::forward_frame(cx, pkt, ip)
+        } else {
+            Verdict::Drop(DropReason::PlainPolicyViolation)
         }
     }
 

@@ -7,9 +7,8 @@
 //! line, so without a prefetch every encapsulated packet pays a cache miss on its first
 //! header store.
 
+use crate::cache::{line, LINE};
 use crate::packet::PacketBuf;
-
-const LINE: usize = 64;
 
 /// Prefetches the header lines of every frame in `pkts`.
 #[inline]
@@ -21,17 +20,4 @@ pub fn burst<P: PacketBuf>(pkts: &[P]) {
             line(data.wrapping_sub(LINE));
         }
     }
-}
-
-#[inline(always)]
-fn line(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults and never changes memory or program
-    // state, whatever the address; `p` is inside or just in front of a live buffer anyway.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
