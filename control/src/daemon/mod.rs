@@ -36,6 +36,8 @@ pub mod views;
 mod tests;
 #[cfg(test)]
 mod tests_reload;
+#[cfg(test)]
+mod tests_resync;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};

@@ -18,7 +18,8 @@ use dataplane::signals;
 
 use crate::config::IkeConfig;
 use crate::ctl::{CtlServer, CtlServerOptions, MetricsServer};
-use crate::dplink::Dataplane;
+use crate::dplink::{Dataplane, LinkError};
+use dataplane::channel::SaCountersMsg;
 
 use super::monitor_log;
 use super::policy::GatewayPolicy;
@@ -31,12 +32,13 @@ pub(super) const EVENT_WAIT: Duration = Duration::from_millis(50);
 /// dataplane whose main lcore is descheduled for a while on a loaded host: a request that
 /// times out loses what it carried (an IKE message: a retransmission interval, seconds).
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// At most this many queued events are taken at once. The dataplane drops a control client
-/// whose socket is full when it punts another IKE message (its send would block), so the
-/// channel must not go unread for long: with a thousand spokes starting at once, batches of
-/// 256 (a few hundred ms of DH and RSA, and the serial Quick Mode work after them) made it
-/// drop us several times a run, losing what was queued. The parallel steps now read the
-/// channel as they run (Daemon::on_events); 32 still gives every core several steps.
+/// At most this many queued events are taken at once. The channel must not go unread for
+/// long: past a bound the dataplane drops the IKE messages it punts to us (it holds Acquire
+/// and lifetime events; see dataplane::channel::outbox), and with a thousand spokes
+/// starting at once, batches of 256 (a few hundred ms of DH and RSA, and the serial Quick
+/// Mode work after them) kept it unread that long (the dataplane used to drop us then). The
+/// parallel steps now read the channel as they run (Daemon::on_events); 32 still gives
+/// every core several steps.
 const MAX_BATCH: usize = 32;
 /// How often timers run.
 const TICK: Duration = Duration::from_millis(100);
@@ -128,6 +130,27 @@ fn connect(path: &Path, mut meanwhile: impl FnMut()) -> Option<Dataplane> {
                     std::thread::sleep(EVENT_WAIT);
                 }
             }
+        }
+    }
+}
+
+/// Times a refused SA dump is asked for again before a resync goes without it.
+const DUMP_TRIES: u32 = 3;
+
+/// The SAs the dataplane holds, for a resync (every page of its dump). A dump it refused —
+/// a worker did not report in time, on a loaded host — is asked for again a few times:
+/// going without it would leave its SAs unknown to us (not shown, not rekeyed, and the SPD
+/// we install would lack the rules of dynamic-map SAs).
+pub(super) fn held_sas(link: &mut Dataplane) -> Result<Vec<SaCountersMsg>, LinkError> {
+    let mut tries = 1;
+    loop {
+        match link.sas() {
+            Err(LinkError::Refused(reason)) if tries < DUMP_TRIES => {
+                log::info!("%CRYPTO-6-RESYNC: SA dump refused ({reason}); asking again");
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            r => return r,
         }
     }
 }
@@ -233,7 +256,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
     };
     let mut operator = Operator::bind(&config)?;
     let mut daemon = Daemon::new(link, policy);
-    match daemon.link.sas() {
+    match held_sas(&mut daemon.link) {
         Ok(sas) => daemon.adopt(sas),
         Err(e) => log::warn!("%CRYPTO-4-RESYNC: cannot read the dataplane's SAs: {e}"),
     }
@@ -271,7 +294,7 @@ pub fn run(config_path: &Path) -> Result<(), String> {
                     break;
                 };
                 daemon.link = link;
-                let held = daemon.link.sas().unwrap_or_else(|e| {
+                let held = held_sas(&mut daemon.link).unwrap_or_else(|e| {
                     log::warn!("%CRYPTO-4-DATAPLANE: cannot read the dataplane's SAs: {e}");
                     Vec::new()
                 });

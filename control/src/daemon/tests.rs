@@ -180,7 +180,7 @@ reverse_route = true
 
 /// A hub at HUB with LAN 10.2.0.0/24 and a dynamic map accepting spokes' LANs inside
 /// 10.128.0.0/9.
-fn hub(extra_isakmp: &str) -> Daemon<Sad> {
+pub(super) fn hub(extra_isakmp: &str) -> Daemon<Sad> {
     daemon(config(
         HUB,
         "10.2.0.1/24",
@@ -742,16 +742,17 @@ pub(super) fn dump(sad: &Sad) -> Vec<SaCountersMsg> {
         ..Default::default()
     };
     let mut v: Vec<SaCountersMsg> = sad.outbound.iter().map(|(id, p)| msg(*id, p)).collect();
-    // inbound SAs carry their pair's SA id in the dataplane
-    v.extend(sad.inbound.values().map(|p| {
-        let id = sad
-            .outbound
-            .iter()
-            .find(|(_, o)| o.remote == p.remote)
-            .map(|(id, _)| *id)
-            .unwrap_or(0);
-        msg(id, p)
-    }));
+    // inbound SAs carry their pair's SA id in the dataplane (the first outbound SA to
+    // their peer)
+    let mut by_peer: BTreeMap<IpAddr, u32> = BTreeMap::new();
+    for (id, o) in sad.outbound.iter().rev() {
+        by_peer.insert(o.remote, *id);
+    }
+    v.extend(
+        sad.inbound
+            .values()
+            .map(|p| msg(by_peer.get(&p.remote).copied().unwrap_or(0), p)),
+    );
     v
 }
 

@@ -47,6 +47,14 @@ pub enum LinkError {
     Unexpected(String),
 }
 
+/// The dataplane's refusal of a dump as such; other channel errors as they are.
+fn refusal(e: ChannelError) -> LinkError {
+    match e {
+        ChannelError::Refused(reason) => LinkError::Refused(reason),
+        e => LinkError::Channel(e),
+    }
+}
+
 /// A connection to the dataplane.
 pub struct Dataplane {
     client: Client,
@@ -130,22 +138,17 @@ impl Dataplane {
         self.expect_ack(&Message::InstallSpd { rules })
     }
 
-    /// Every SA the dataplane holds, with its counters, selectors and remaining lifetime.
+    /// Every SA the dataplane holds, with its counters, selectors and remaining lifetime:
+    /// one snapshot, read in pages (events that come between pages are kept for
+    /// [`Dataplane::next_event`]).
     pub fn sas(&mut self) -> Result<Vec<SaCountersMsg>, LinkError> {
-        match self.client.request(&Message::DumpSas)? {
-            Message::Sas { sas } => Ok(sas),
-            Message::Error { reason } => Err(LinkError::Refused(reason)),
-            other => Err(LinkError::Unexpected(format!("{other:?}"))),
-        }
+        self.client.dump_sas().map_err(refusal)
     }
 
-    /// Every SA's counters and remaining lifetime, and the per-lcore counters.
+    /// Every SA's counters and remaining lifetime, and the per-lcore counters (in pages,
+    /// as [`Dataplane::sas`]).
     pub fn counters(&mut self) -> Result<CountersMsg, LinkError> {
-        match self.client.request(&Message::DumpCounters)? {
-            Message::Counters(c) => Ok(c),
-            Message::Error { reason } => Err(LinkError::Refused(reason)),
-            other => Err(LinkError::Unexpected(format!("{other:?}"))),
-        }
+        self.client.dump_counters().map_err(refusal)
     }
 
     /// The next event, waiting up to the event timeout; `None` when none came.

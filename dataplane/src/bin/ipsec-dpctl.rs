@@ -31,10 +31,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// The installed SAs.
+    /// The installed SAs (the dataplane sends them in pages; all are read).
     Sas {
         #[arg(long)]
         json: bool,
+        /// Only how many SAs there are, by direction.
+        #[arg(long, conflicts_with = "json")]
+        count: bool,
     },
     /// Install or remove SAs.
     Sa {
@@ -421,8 +424,8 @@ fn sa_load(
             // The workers hold them when a dump of their shards shows them all.
             let wanted: std::collections::BTreeSet<u32> =
                 pairs.iter().map(|[i, _]| i.spi).collect();
-            report.on_lcores_s = match c.request(&Message::DumpSas) {
-                Ok(Message::Sas { sas }) => {
+            report.on_lcores_s = match c.dump_sas() {
+                Ok(sas) => {
                     let found = sas
                         .iter()
                         .filter(|s| {
@@ -431,7 +434,7 @@ fn sa_load(
                         .count();
                     (found == wanted.len()).then(|| t0.elapsed().as_secs_f64())
                 }
-                Ok(_) | Err(_) => None,
+                Err(_) => None,
             };
             if let (Some(a), Some(b)) = (rss_before, pid.and_then(rss_kib)) {
                 let grown = b as i64 - a as i64;
@@ -477,14 +480,14 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", args.socket.display()))?;
     let req = |c: &mut Client, m: &Message| c.request(m).map_err(|e| e.to_string());
     match args.cmd {
-        Cmd::Counters { json } => match req(&mut c, &Message::DumpCounters)? {
-            Message::Counters(cs) if json => {
+        Cmd::Counters { json } => match c.dump_counters().map_err(|e| e.to_string())? {
+            cs if json => {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&cs).map_err(|e| e.to_string())?
                 )
             }
-            Message::Counters(cs) => {
+            cs => {
                 for s in &cs.sas {
                     print_sa(s);
                 }
@@ -498,18 +501,28 @@ fn run(args: Args) -> Result<(), String> {
                     }
                 }
             }
-            other => return Err(format!("unexpected reply {other:?}")),
         },
-        Cmd::Sas { json } => match req(&mut c, &Message::DumpSas)? {
-            Message::Sas { sas } if json => {
+        Cmd::Sas { json, count } => {
+            let sas = c.dump_sas().map_err(|e| e.to_string())?;
+            if count {
+                let inbound = sas
+                    .iter()
+                    .filter(|s| s.direction == Some(Direction::Inbound))
+                    .count();
+                println!(
+                    "{} SAs: {inbound} inbound, {} outbound",
+                    sas.len(),
+                    sas.len() - inbound
+                );
+            } else if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&sas).map_err(|e| e.to_string())?
                 )
+            } else {
+                sas.iter().for_each(print_sa);
             }
-            Message::Sas { sas } => sas.iter().for_each(print_sa),
-            other => return Err(format!("unexpected reply {other:?}")),
-        },
+        }
         Cmd::Sa {
             op:
                 SaOp::Add {

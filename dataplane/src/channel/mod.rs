@@ -14,7 +14,43 @@
 //!
 //! Keys travel only inside `AddSa`/`UpdateSa` (in [`SaParams`], whose `Debug` redacts them)
 //! and are never logged.
+//!
+//! # Dumps come in pages
+//!
+//! `DumpSas` and `DumpCounters` are answered with a series of frames carrying the request's
+//! id ([`Message::SasPage`], [`Message::CountersPage`]), each holding at most [`PAGE_BYTES`]
+//! of SAs (and, on a counter dump's first page, the workers' counters), numbered from 0, the
+//! last one marked `last`. One frame of every SA does not fit a socket: at about 230 bytes
+//! an SA, 20,000 SAs (10,000 tunnels) is more than [`MAX_FRAME`], and a host with the
+//! kernel's default `net.core.wmem_max` refuses a datagram over about 420 KB (EMSGSIZE),
+//! under 2,000 SAs.
+//!
+//! What a reader sees: a dump is one snapshot. The dataplane collects every SA from its
+//! workers when it handles the request — each worker reports after it applied every change
+//! queued before the request, and the main lcore handles nothing else meanwhile — and then
+//! sends that snapshot page after page. An SA added or deleted while the pages are on their
+//! way is not in this dump (it is in the next one): every SA of the snapshot arrives exactly
+//! once, none that was not in it, however slowly the reader reads. Every page carries the
+//! snapshot's SA count (`total`), and [`paging::DumpReader`] refuses a dump whose pages are
+//! missing, out of order or short of that count. While a dump is being sent, the dataplane
+//! reads no further request from that connection, so replies stay in request order; events
+//! (request id 0) may come between pages.
+//!
+//! # Versions
+//!
+//! Every frame carries [`VERSION`]; a frame of another version is refused by [`decode`]
+//! with [`Error::Version`], whose text names both versions, so that an `ipsec-control` or
+//! `ipsec-dpctl` and an `ipsec-dataplane` of different releases fail at their first
+//! exchange (Hello) with that reason instead of misreading each other. The dataplane answers
+//! a frame of another version with an `Error` in its own version.
+//!
+//! - 1: `DumpSas`/`DumpCounters` answered with one message (`Sas`, kind 9; `Counters`,
+//!   kind 11).
+//! - 2: answered in pages (`SasPage`, kind 19; `CountersPage`, kind 20); kinds 9 and 11 are
+//!   not used any more.
 
+pub mod outbox;
+pub mod paging;
 mod socket;
 
 pub use socket::{Client, Connection, Server};
@@ -24,10 +60,14 @@ use serde::{Deserialize, Serialize};
 use crate::esp::{Direction, SaParams, Selector};
 
 pub const MAGIC: [u8; 4] = *b"IPGW";
-pub const VERSION: u16 = 1;
+/// The protocol version in every frame (see the module's history).
+pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 16;
-/// Largest frame accepted (a counter dump of many SAs is the big one).
+/// Largest frame accepted (an `InstallSpd` of many rules is the big one; dumps are paged).
 pub const MAX_FRAME: usize = 4 << 20;
+/// Largest payload of one dump page: far under what any socket takes (the kernel's default
+/// send buffer is 208 KB), and large enough that a page holds a few hundred SAs.
+pub const PAGE_BYTES: usize = 60 << 10;
 
 /// A compiled SPD rule as it crosses the channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,11 +135,22 @@ pub struct LcoreCountersMsg {
     pub busy_cycles: u64,
 }
 
-/// Everything `DumpCounters` returns.
+/// Everything `DumpCounters` returns, once its pages are put together.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountersMsg {
     pub sas: Vec<SaCountersMsg>,
     pub lcores: Vec<LcoreCountersMsg>,
+}
+
+/// Where a page stands in its dump.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    /// 0 for the first page of a dump, then 1, 2...
+    pub index: u32,
+    /// SAs in the whole dump (the same on every page).
+    pub total: u32,
+    /// No page follows this one.
+    pub last: bool,
 }
 
 /// The messages. Requests go control -> dataplane and get a reply; events go dataplane ->
@@ -138,12 +189,21 @@ pub enum Message {
     InstallSpd {
         rules: Vec<SpdRuleMsg>,
     },
+    /// Every SA with its counters: answered with [`Message::SasPage`]s.
     DumpSas,
-    Sas {
+    /// One page of the answer to `DumpSas`.
+    SasPage {
+        page: PageInfo,
         sas: Vec<SaCountersMsg>,
     },
+    /// Every SA's and every worker's counters: answered with [`Message::CountersPage`]s.
     DumpCounters,
-    Counters(CountersMsg),
+    /// One page of the answer to `DumpCounters`; the workers' counters are on the first.
+    CountersPage {
+        page: PageInfo,
+        lcores: Vec<LcoreCountersMsg>,
+        sas: Vec<SaCountersMsg>,
+    },
     Ack,
     Error {
         reason: String,
@@ -189,9 +249,9 @@ impl Message {
             Message::DeleteSa { .. } => 6,
             Message::InstallSpd { .. } => 7,
             Message::DumpSas => 8,
-            Message::Sas { .. } => 9,
+            // 9: the one-message SA dump of version 1
             Message::DumpCounters => 10,
-            Message::Counters(_) => 11,
+            // 11: the one-message counter dump of version 1
             Message::Ack => 12,
             Message::Error { .. } => 13,
             Message::Acquire { .. } => 14,
@@ -199,6 +259,8 @@ impl Message {
             Message::HardExpire { .. } => 16,
             Message::PuntedIke { .. } => 17,
             Message::SendIke { .. } => 18,
+            Message::SasPage { .. } => 19,
+            Message::CountersPage { .. } => 20,
         }
     }
 }
@@ -210,7 +272,10 @@ pub enum Error {
     Truncated,
     #[error("bad magic")]
     BadMagic,
-    #[error("protocol version {0}, this side speaks {VERSION}")]
+    #[error(
+        "the peer speaks channel protocol version {0}, this program version {VERSION}: \
+         ipsec-dataplane, ipsec-control and ipsec-dpctl must come from the same release"
+    )]
     Version(u16),
     #[error("payload length {0} disagrees with the frame")]
     BadLength(usize),
@@ -222,6 +287,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("peer closed the channel")]
     Closed,
+    /// The peer answered with an `Error` message.
+    #[error("{0}")]
+    Refused(String),
+    /// A dump's pages did not add up (missing, out of order, short of their count).
+    #[error("incomplete dump: {0}")]
+    Dump(String),
 }
 
 /// Encodes a message into a frame.
@@ -270,4 +341,4 @@ pub fn decode(frame: &[u8]) -> Result<(u32, Message), Error> {
 use bincode::Options;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

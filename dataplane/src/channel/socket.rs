@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{decode, encode, Error, Message, MAX_FRAME};
+use super::paging::{Dump, DumpReader};
+use super::{decode, encode, CountersMsg, Error, Message, SaCountersMsg, MAX_FRAME};
 
 fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: sockaddr_un is plain old data; all-zero is a valid (empty) value.
@@ -28,9 +29,10 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     Ok((addr, len as libc::socklen_t))
 }
 
-/// Counter and SA dumps can be large: raises the socket's buffers so that one frame of up to
-/// [`MAX_FRAME`] fits (best effort: the kernel caps them at net.core.wmem_max/rmem_max). A
-/// SOCK_SEQPACKET datagram larger than the sender's buffer fails with EMSGSIZE.
+/// Raises the socket's buffers so that one frame of up to [`MAX_FRAME`] (an SPD of many
+/// rules) fits, and a dump's pages have room to queue while the client reads (best effort:
+/// the kernel caps them at net.core.wmem_max/rmem_max). A SOCK_SEQPACKET datagram larger
+/// than the sender's buffer fails with EMSGSIZE.
 fn raise_buffers(fd: &OwnedFd) {
     let size: libc::c_int = (MAX_FRAME + 4096) as libc::c_int;
     for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
@@ -76,27 +78,37 @@ impl Connection {
         }
     }
 
-    /// Sends one message.
+    /// Sends one message (blocking or not as the socket is; a non-blocking send that would
+    /// block is `Error::Io` of kind `WouldBlock`).
     pub fn send(&self, request_id: u32, msg: &Message) -> Result<(), Error> {
         let frame = encode(request_id, msg);
-        // The peer's decoder refuses larger frames; sending one would only fill its socket
-        // (a dump of more SAs than a frame holds is the case).
+        // The peer's decoder refuses larger frames; sending one would only fill its socket.
         if frame.len() > MAX_FRAME + super::HEADER_LEN {
             return Err(Error::BadLength(frame.len()));
         }
-        // SAFETY: send(2) reads frame.len() bytes from a live Vec.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            return Err(Error::Io(io::Error::last_os_error()));
+        self.send_frame(&frame).map_err(Error::Io)
+    }
+
+    /// Sends one encoded frame as one datagram: all of it or nothing (SOCK_SEQPACKET).
+    pub fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            // SAFETY: send(2) reads frame.len() bytes from a live slice.
+            let n = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    frame.as_ptr() as *const libc::c_void,
+                    frame.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
-        Ok(())
     }
 
     /// Receives one message. With `wait` false, returns `Ok(None)` when nothing is queued.
@@ -252,8 +264,8 @@ impl Server {
         }
         // SAFETY: fd is a fresh descriptor from accept4 that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // An accepted socket does not inherit the listener's buffer sizes: without this the
-        // dataplane could not send an SA dump larger than the default 208 KB (about 500 SAs).
+        // An accepted socket does not inherit the listener's buffer sizes: without this only
+        // the default 208 KB of replies and events could wait in it for a busy client.
         raise_buffers(&fd);
         let c = Connection::new(fd);
         // SAFETY: geteuid has no preconditions.
@@ -334,11 +346,47 @@ impl Client {
 
     /// Sends a request and waits for its reply. Events that arrive meanwhile are kept for
     /// [`Client::event`] (control must not lose a punted IKE packet or an Acquire because
-    /// it was waiting for an Ack); stale replies to earlier requests are skipped.
+    /// it was waiting for an Ack); stale replies to earlier requests are skipped. A dump
+    /// request is answered with several pages: use [`Client::dump_sas`] or
+    /// [`Client::dump_counters`] for those.
     pub fn request(&mut self, msg: &Message) -> Result<Message, Error> {
+        let id = self.send_request(msg)?;
+        self.reply_to(id)
+    }
+
+    /// Every SA the dataplane holds, read page after page (see the channel's module
+    /// documentation for what a dump shows when SAs change while it is read).
+    pub fn dump_sas(&mut self) -> Result<Vec<SaCountersMsg>, Error> {
+        match self.dump(&Message::DumpSas)? {
+            Dump::Sas(sas) => Ok(sas),
+            Dump::Counters(_) => Err(Error::Dump("counters where SAs were asked".into())),
+        }
+    }
+
+    /// Every SA's and every worker's counters, read page after page.
+    pub fn dump_counters(&mut self) -> Result<CountersMsg, Error> {
+        match self.dump(&Message::DumpCounters)? {
+            Dump::Counters(c) => Ok(c),
+            Dump::Sas(_) => Err(Error::Dump("SAs where counters were asked".into())),
+        }
+    }
+
+    fn dump(&mut self, msg: &Message) -> Result<Dump, Error> {
+        let id = self.send_request(msg)?;
+        let mut reader = DumpReader::new();
+        while !reader.feed(self.reply_to(id)?)? {}
+        reader.finish()
+    }
+
+    fn send_request(&mut self, msg: &Message) -> Result<u32, Error> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.conn.send(id, msg)?;
+        Ok(id)
+    }
+
+    /// The next message answering request `id`, keeping events that come first.
+    fn reply_to(&mut self, id: u32) -> Result<Message, Error> {
         loop {
             match self.conn.recv(true)? {
                 Some((rid, reply)) if rid == id => return Ok(reply),

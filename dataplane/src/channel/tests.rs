@@ -66,7 +66,12 @@ fn all_messages() -> Vec<Message> {
             }],
         },
         Message::DumpSas,
-        Message::Sas {
+        Message::SasPage {
+            page: PageInfo {
+                index: 0,
+                total: 1,
+                last: true,
+            },
             sas: vec![SaCountersMsg {
                 spi: 5,
                 encaps: 3,
@@ -74,7 +79,12 @@ fn all_messages() -> Vec<Message> {
             }],
         },
         Message::DumpCounters,
-        Message::Counters(CountersMsg {
+        Message::CountersPage {
+            page: PageInfo {
+                index: 2,
+                total: 900,
+                last: false,
+            },
             sas: vec![SaCountersMsg {
                 drops: [("replay".to_string(), 2)].into_iter().collect(),
                 ..Default::default()
@@ -83,7 +93,7 @@ fn all_messages() -> Vec<Message> {
                 rx: 10,
                 ..Default::default()
             }],
-        }),
+        },
         Message::Ack,
         Message::Error {
             reason: "no".into(),
@@ -198,7 +208,7 @@ fn request_reply_over_a_real_socket() {
                     .unwrap();
                     served += 1;
                 }
-                Some((id, Message::DumpCounters)) => {
+                Some((id, Message::AllocateSpi { .. })) => {
                     c.send(
                         0,
                         &Message::SoftExpire {
@@ -208,7 +218,7 @@ fn request_reply_over_a_real_socket() {
                         },
                     )
                     .unwrap();
-                    c.send(id, &Message::Counters(CountersMsg::default()))
+                    c.send(id, &Message::SpiAllocated { spi: 7, owner: 1 })
                         .unwrap();
                     served += 1;
                 }
@@ -226,8 +236,10 @@ fn request_reply_over_a_real_socket() {
     });
     let mut client = Client::connect(&path, "test").unwrap();
     assert_eq!(
-        client.request(&Message::DumpCounters).unwrap(),
-        Message::Counters(CountersMsg::default())
+        client
+            .request(&Message::AllocateSpi { owner: None })
+            .unwrap(),
+        Message::SpiAllocated { spi: 7, owner: 1 }
     );
     // the event sent before the reply was kept, not skipped
     assert_eq!(
@@ -238,5 +250,268 @@ fn request_reply_over_a_real_socket() {
             by_bytes: false,
         })
     );
+    t.join().unwrap();
+}
+
+/// `n` SAs as a hub's dataplane holds them: a pair per spoke (inbound and outbound), each
+/// with its own SPI, SA id, peer and selector, counters and remaining lifetime.
+pub(crate) fn sample_sas(n: u32) -> Vec<SaCountersMsg> {
+    (0..n)
+        .map(|i| {
+            let spoke = i / 2;
+            let inbound = i % 2 == 0;
+            let peer = std::net::Ipv4Addr::from(0xc612_0000 + spoke);
+            let lan = std::net::Ipv4Addr::from(0xac10_0000 + (spoke << 8));
+            SaCountersMsg {
+                spi: if inbound { 0x1000_0000 } else { 0x2000_0000 } + spoke,
+                direction: Some(if inbound {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                }),
+                sa_id: 100 + spoke,
+                crypto_map: "dynmap".into(),
+                crypto_map_seq: 10,
+                local: "10.99.0.1".into(),
+                remote: peer.to_string(),
+                transform: "esp-gcm 128".into(),
+                selectors: vec![Selector {
+                    source: Prefix {
+                        addr: "10.0.0.0".parse().unwrap(),
+                        len: 8,
+                    },
+                    destination: Prefix {
+                        addr: lan.into(),
+                        len: 24,
+                    },
+                    protocol: 0,
+                    source_ports: (0, 65535),
+                    destination_ports: (0, 65535),
+                }],
+                backend: "ring".into(),
+                owner: (i % 4) as u16,
+                encaps: i as u64,
+                encrypt: i as u64,
+                decaps: 2 * i as u64,
+                bytes: 1500 * i as u64,
+                remaining_seconds: 3600,
+                remaining_kilobytes: 4_608_000,
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+fn pages_of(dump: paging::Dump) -> Vec<Message> {
+    let mut pages = paging::DumpPages::new(5, dump);
+    std::iter::from_fn(|| pages.next_message()).collect()
+}
+
+#[test]
+fn a_dump_of_25000_sas_is_cut_into_bounded_pages_and_put_back_together() {
+    let sas = sample_sas(25_000);
+    let mut pages = paging::DumpPages::new(9, paging::Dump::Sas(sas.clone()));
+    let mut frames = Vec::new();
+    while let Some(f) = pages.next_frame() {
+        frames.push(f);
+    }
+    assert!(pages.finished());
+    assert!(frames.len() > 50, "{} pages", frames.len());
+    let mut reader = paging::DumpReader::new();
+    for (i, f) in frames.iter().enumerate() {
+        assert!(
+            f.len() <= HEADER_LEN + PAGE_BYTES,
+            "page {i}: {} bytes",
+            f.len()
+        );
+        let (id, m) = decode(f).unwrap();
+        assert_eq!(id, 9);
+        let Message::SasPage { page, .. } = &m else {
+            panic!("{m:?}")
+        };
+        assert_eq!((page.index, page.total), (i as u32, 25_000));
+        assert_eq!(page.last, i + 1 == frames.len());
+        assert_eq!(reader.feed(m).unwrap(), i + 1 == frames.len());
+    }
+    assert_eq!(reader.finish().unwrap(), paging::Dump::Sas(sas));
+}
+
+#[test]
+fn a_counters_dump_has_the_lcores_on_its_first_page_and_an_empty_dump_one_page() {
+    let c = CountersMsg {
+        sas: sample_sas(3000),
+        lcores: vec![
+            LcoreCountersMsg {
+                rx: 1,
+                ..Default::default()
+            },
+            LcoreCountersMsg {
+                rx: 2,
+                ..Default::default()
+            },
+        ],
+    };
+    let pages = pages_of(paging::Dump::Counters(c.clone()));
+    assert!(pages.len() > 1);
+    let mut reader = paging::DumpReader::new();
+    for (i, p) in pages.into_iter().enumerate() {
+        if let Message::CountersPage { lcores, .. } = &p {
+            assert_eq!(lcores.len(), if i == 0 { 2 } else { 0 });
+        }
+        reader.feed(p).unwrap();
+    }
+    assert_eq!(reader.finish().unwrap(), paging::Dump::Counters(c));
+    let empty = pages_of(paging::Dump::Sas(vec![]));
+    assert_eq!(
+        empty,
+        vec![Message::SasPage {
+            page: PageInfo {
+                index: 0,
+                total: 0,
+                last: true
+            },
+            sas: vec![]
+        }]
+    );
+}
+
+#[test]
+fn a_dump_with_a_page_missing_repeated_or_short_is_refused() {
+    let pages = pages_of(paging::Dump::Sas(sample_sas(2000)));
+    assert!(pages.len() >= 3);
+    let feed = |ps: &[Message]| -> Result<paging::Dump, Error> {
+        let mut r = paging::DumpReader::new();
+        for p in ps {
+            r.feed(p.clone())?;
+        }
+        r.finish()
+    };
+    assert!(feed(&pages).is_ok());
+    // a page missing
+    let mut missing = pages.clone();
+    missing.remove(1);
+    assert!(matches!(feed(&missing), Err(Error::Dump(_))));
+    // a page twice
+    let mut twice = pages.clone();
+    twice.insert(1, pages[0].clone());
+    assert!(matches!(feed(&twice), Err(Error::Dump(_))));
+    // no last page
+    assert!(matches!(
+        feed(&pages[..pages.len() - 1]),
+        Err(Error::Dump(_))
+    ));
+    // the last page lacks an SA its count promised
+    let mut short = pages.clone();
+    if let Some(Message::SasPage { sas, .. }) = short.last_mut() {
+        sas.pop();
+    }
+    assert!(matches!(feed(&short), Err(Error::Dump(_))));
+    // a refusal
+    let refused = [Message::Error {
+        reason: "retry".into(),
+    }];
+    assert!(matches!(feed(&refused), Err(Error::Refused(r)) if r == "retry"));
+}
+
+/// The dataplane's side of one connection over a real socket: requests answered through
+/// an [`outbox::Outbox`], DumpSas with `sas` in pages.
+fn serve_dumps(server: Server, sas: Vec<SaCountersMsg>, requests: usize) {
+    let mut c = loop {
+        if let Some(c) = server.accept().unwrap() {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let mut out = outbox::Outbox::new();
+    let mut served = 0;
+    while served < requests || out.wants_write() {
+        out.flush(&c).unwrap();
+        if out.reading_paused() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        match c.recv(false).unwrap() {
+            Some((id, Message::Hello { .. })) => out.reply(
+                id,
+                &Message::Hello {
+                    version: VERSION,
+                    name: "dp".into(),
+                },
+            ),
+            Some((id, Message::DumpSas)) => {
+                served += 1;
+                out.dump(paging::DumpPages::new(id, paging::Dump::Sas(sas.clone())))
+            }
+            Some((id, _)) => out.reply(
+                id,
+                &Message::Error {
+                    reason: "unexpected".into(),
+                },
+            ),
+            None => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+#[test]
+fn twenty_five_thousand_sas_through_the_socket_each_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dp.sock");
+    let server = Server::bind(&path).unwrap();
+    let sas = sample_sas(25_000);
+    let expect = sas.clone();
+    let t = std::thread::spawn(move || serve_dumps(server, sas, 2));
+    let mut client = Client::connect(&path, "test").unwrap();
+    for _ in 0..2 {
+        let got = client.dump_sas().unwrap();
+        assert_eq!(got.len(), 25_000);
+        let keys: std::collections::BTreeSet<_> = got
+            .iter()
+            .map(|s| (s.spi, s.direction == Some(Direction::Inbound)))
+            .collect();
+        assert_eq!(keys.len(), 25_000, "no SA twice");
+        assert_eq!(got, expect);
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn a_client_told_another_protocol_version_fails_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dp.sock");
+    let server = Server::bind(&path).unwrap();
+    // a dataplane of version 1 answering the Hello
+    let t = std::thread::spawn(move || {
+        let mut c = loop {
+            if let Some(c) = server.accept().unwrap() {
+                break c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let (id, _) = loop {
+            if let Some(m) = c.recv(false).unwrap() {
+                break m;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let mut hello = encode(
+            id,
+            &Message::Hello {
+                version: 1,
+                name: "ipsec-dataplane 0.0.1".into(),
+            },
+        );
+        hello[4..6].copy_from_slice(&1u16.to_be_bytes());
+        // what was sent stays readable after this end closes
+        c.send_frame(&hello).unwrap();
+    });
+    let err = Client::connect(&path, "test").err().expect("refused");
+    assert!(matches!(err, Error::Version(1)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("version 1") && text.contains(&format!("version {VERSION}")),
+        "{text}"
+    );
+    drop(err);
     t.join().unwrap();
 }

@@ -71,7 +71,9 @@ impl SaFactory<Sa> for EspFactory {
 pub struct EspControl<M> {
     pub intake: super::sa_intake::SaIntake<Sa, M>,
     pub factory: EspFactory,
-    /// How long DumpCounters/DumpSas wait for the workers' reports.
+    /// How long DumpCounters/DumpSas wait for the workers' reports (the main lcore waits:
+    /// a worker builds the report of 20,000 SAs in tens of milliseconds, longer when it is
+    /// descheduled on a loaded host).
     pub report_timeout: std::time::Duration,
     next_spi: u32,
 }
@@ -92,7 +94,7 @@ where
         EspControl {
             intake,
             factory,
-            report_timeout: std::time::Duration::from_millis(200),
+            report_timeout: std::time::Duration::from_secs(1),
             // SPIs the dataplane hands out start at a random point high up, away from static
             // ones: a restarted dataplane whose SAs control reinstalls does not walk the
             // same sequence again (and allocation skips SPIs in use anyway)
@@ -100,24 +102,40 @@ where
         }
     }
 
-    /// Every SA's counters, asked of the workers and waited for (bounded).
-    pub fn dump(&mut self) -> Vec<SaCountersMsg> {
-        let want = self.intake.request_reports();
+    /// Every SA's counters, asked of the workers and waited for (bounded): a snapshot
+    /// holding each SA installed until now exactly once. A worker that does not report in
+    /// time makes it an error, not a dump without that worker's SAs (control would take
+    /// their absence for their deletion).
+    pub fn dump(&mut self) -> Result<Vec<SaCountersMsg>, String> {
+        let workers = self.intake.workers();
+        let asked = self.intake.request_reports();
+        if asked < workers {
+            // the asked ones' late reports are dropped as stale by the next dump
+            return Err(format!(
+                "{} of {workers} workers could not be asked for their SAs (SA queue full); retry",
+                workers - asked
+            ));
+        }
         let mut out = Vec::new();
         let mut got = 0;
         let deadline = std::time::Instant::now() + self.report_timeout;
-        while got < want && std::time::Instant::now() < deadline {
+        while got < workers && std::time::Instant::now() < deadline {
             got += self.intake.take_reports(&mut out);
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
-        if got < want {
+        if got < workers {
             log::warn!(
-                "%DATAPLANE-4-REPORT: {} of {want} workers did not report in time",
-                want - got
+                "%DATAPLANE-4-REPORT: {} of {workers} workers did not report their SAs in time",
+                workers - got
             );
+            return Err(format!(
+                "{} of {workers} workers did not report their SAs within {} ms; retry",
+                workers - got,
+                self.report_timeout.as_millis()
+            ));
         }
         out.sort_by_key(|s| (s.sa_id, s.spi));
-        out
+        Ok(out)
     }
 }
 
@@ -140,11 +158,10 @@ where
                 };
                 Message::SpiAllocated { spi, owner }
             }
-            Message::DumpSas => Message::Sas { sas: self.dump() },
             other => self.intake.handle(&self.factory, other),
         }
     }
-    fn sa_counters(&mut self) -> Vec<SaCountersMsg> {
+    fn dump_sas(&mut self) -> Result<Vec<SaCountersMsg>, String> {
         self.dump()
     }
 }

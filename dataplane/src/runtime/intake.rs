@@ -30,8 +30,12 @@ pub enum Update<Sa, Spd> {
     /// Use this SPD from the next burst on.
     InstallSpd(Arc<Spd>),
     /// Main asks for the counters of the worker's SAs; the worker sends the box back with
-    /// `reports` filled (a management request, not per packet: it may allocate).
-    Report { reports: Vec<SaCountersMsg> },
+    /// `reports` filled (a management request, not per packet: it may allocate). `round`
+    /// tells one dump's reports from a late answer to an earlier one.
+    Report {
+        round: u64,
+        reports: Vec<SaCountersMsg>,
+    },
     /// Sent back by the worker: everything it let go of, for main to drop.
     Retired {
         sa: Option<Box<Sa>>,
@@ -92,9 +96,9 @@ where
                 sa: None,
                 spd: Some(std::mem::replace(spd, new)),
             },
-            Update::Report { mut reports } => {
+            Update::Report { round, mut reports } => {
                 store.report(super::clock::now_secs(), &mut reports);
-                Update::Report { reports }
+                Update::Report { round, reports }
             }
             r @ Update::Retired { .. } => r,
         };

@@ -5,12 +5,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::control::{lcore_counters_msg, ControlHandler, ControlServer};
+use super::control::{lcore_counters_msg, ControlHandler, ControlServer, Reply};
 use super::ike_out::{IkeOutbox, Net};
 use super::requests::{Request, RequestReceiver};
 use super::resolver::{resolution_frame, should_send};
 use super::slowpath::{handle, SlowPathOutcome};
 use super::stats::WorkerCounters;
+use crate::channel::paging::Dump;
 use crate::channel::{CountersMsg, Message, SaCountersMsg};
 use crate::l3::{NeighborTable, RouteTable};
 use crate::packet::PacketBuf;
@@ -29,10 +30,11 @@ pub trait MainIo<P> {
 
 /// What the SA side of the dataplane answers (implemented over the SA shards and intake).
 pub trait SaControl {
-    /// Replies to AllocateSpi, AddSa, UpdateSa, DeleteSa, InstallSpd, DumpSas.
+    /// Replies to AllocateSpi, AddSa, UpdateSa, DeleteSa, InstallSpd.
     fn handle(&mut self, msg: Message) -> Message;
-    /// Per-SA counters for DumpCounters.
-    fn sa_counters(&mut self) -> Vec<SaCountersMsg>;
+    /// Every SA with its counters, for DumpSas and DumpCounters: a snapshot, or why none
+    /// could be taken.
+    fn dump_sas(&mut self) -> Result<Vec<SaCountersMsg>, String>;
 }
 
 /// The main lcore's state.
@@ -57,8 +59,8 @@ pub struct MainLoop {
     last_age: u64,
 }
 
-/// Answers DumpCounters itself, keeps the IKE packets to send for after the poll, and passes
-/// the rest to the SA side.
+/// Answers the dumps itself (the SA side's snapshot, sent in pages by the server), keeps the
+/// IKE packets to send for after the poll, and passes the rest to the SA side.
 struct Handler<'a, S> {
     counters: &'a WorkerCounters,
     sas: &'a mut S,
@@ -66,24 +68,31 @@ struct Handler<'a, S> {
 }
 
 impl<S: SaControl> ControlHandler for Handler<'_, S> {
-    fn handle(&mut self, msg: Message) -> Message {
+    fn handle(&mut self, msg: Message) -> Reply {
         match msg {
-            Message::DumpCounters => {
-                let (per, _) = self.counters.collect();
-                Message::Counters(CountersMsg {
-                    sas: self.sas.sa_counters(),
-                    lcores: per
-                        .iter()
-                        .enumerate()
-                        .map(|(w, (lcore, s))| lcore_counters_msg(*lcore, w as u16, s))
-                        .collect(),
-                })
-            }
+            Message::DumpSas => match self.sas.dump_sas() {
+                Ok(sas) => Reply::Dump(Dump::Sas(sas)),
+                Err(reason) => Message::Error { reason }.into(),
+            },
+            Message::DumpCounters => match self.sas.dump_sas() {
+                Ok(sas) => {
+                    let (per, _) = self.counters.collect();
+                    Reply::Dump(Dump::Counters(CountersMsg {
+                        sas,
+                        lcores: per
+                            .iter()
+                            .enumerate()
+                            .map(|(w, (lcore, s))| lcore_counters_msg(*lcore, w as u16, s))
+                            .collect(),
+                    }))
+                }
+                Err(reason) => Message::Error { reason }.into(),
+            },
             Message::SendIke { packet } => {
                 self.ike.push(packet);
-                Message::Ack
+                Message::Ack.into()
             }
-            other => self.sas.handle(other),
+            other => self.sas.handle(other).into(),
         }
     }
 }
@@ -318,8 +327,8 @@ mod tests {
                 reason: "no SA support".into(),
             }
         }
-        fn sa_counters(&mut self) -> Vec<SaCountersMsg> {
-            vec![]
+        fn dump_sas(&mut self) -> Result<Vec<SaCountersMsg>, String> {
+            Ok(vec![])
         }
     }
 

@@ -45,6 +45,12 @@ pub struct SaIntake<Sa, M> {
     in_flight: Vec<usize>,
     /// The size of the queues both ways: the most boxes one worker may have out.
     capacity: usize,
+    /// The SA dump being gathered: reports of this round are kept, older ones (a worker that
+    /// answered after an earlier dump gave up on it) are dropped.
+    report_round: u64,
+    /// Reports of this round that came back and were not taken yet, and how many.
+    reports: Vec<SaCountersMsg>,
+    reports_in: usize,
     _sa: std::marker::PhantomData<fn() -> Sa>,
 }
 
@@ -64,6 +70,9 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
             placed: BTreeMap::new(),
             in_flight,
             capacity: INTAKE_QUEUE,
+            report_round: 0,
+            reports: Vec::new(),
+            reports_in: 0,
             _sa: std::marker::PhantomData,
         }
     }
@@ -184,48 +193,58 @@ impl<Sa, M: Mailbox<Update<Sa, Spd>>> SaIntake<Sa, M> {
     }
 
     /// Drops what the workers let go of (replaced/deleted SAs, old SPDs): their keys are
-    /// zeroized by their own `Drop`. Returns how many boxes came back.
+    /// zeroized by their own `Drop`. Reports of the dump being gathered are kept for
+    /// [`SaIntake::take_reports`]. Returns how many boxes came back.
     pub fn collect_retired(&mut self) -> usize {
         let mut n = 0;
-        for (q, out) in self.from_workers.iter().zip(&mut self.in_flight) {
-            while let Some(b) = q.try_recv() {
-                drop(b);
+        for w in 0..self.from_workers.len() {
+            while let Some(b) = self.from_workers[w].try_recv() {
                 n += 1;
-                *out = out.saturating_sub(1);
+                self.in_flight[w] = self.in_flight[w].saturating_sub(1);
+                match *b {
+                    Update::Report { round, reports } if round == self.report_round => {
+                        self.reports.extend(reports);
+                        self.reports_in += 1;
+                    }
+                    other => drop(other),
+                }
             }
         }
         n
     }
 
-    /// Asks every worker for its SAs' counters; returns how many requests went out.
+    /// Starts gathering an SA dump: asks every worker for its SAs' counters (waiting for
+    /// room in a full queue as SA changes do). The workers report after every change queued
+    /// before, so the dump holds each SA installed until now exactly once. Returns how many
+    /// workers were asked: fewer than [`SaIntake::workers`] when a queue stayed full.
     pub fn request_reports(&mut self) -> usize {
+        self.report_round += 1;
+        self.reports.clear();
+        self.reports_in = 0;
         let mut sent = 0;
-        for (q, out) in self.to_workers.iter().zip(&mut self.in_flight) {
+        for w in 0..self.to_workers.len() {
             let r = Update::Report {
+                round: self.report_round,
                 reports: Vec::with_capacity(16),
             };
-            if *out < self.capacity && q.try_send(Box::new(r)).is_ok() {
-                *out += 1;
+            if self.send(w as WorkerId, r) {
                 sent += 1;
             }
         }
         sent
     }
 
-    /// Drains the return queues: SA reports are appended to `out` (and counted in the
-    /// result), everything else is dropped as in [`SaIntake::collect_retired`].
+    /// Drains the return queues and appends the reports of the dump being gathered to
+    /// `out`; returns how many workers' reports that was.
     pub fn take_reports(&mut self, out: &mut Vec<SaCountersMsg>) -> usize {
-        let mut n = 0;
-        for (q, back) in self.from_workers.iter().zip(&mut self.in_flight) {
-            while let Some(b) = q.try_recv() {
-                *back = back.saturating_sub(1);
-                if let Update::Report { reports } = *b {
-                    out.extend(reports);
-                    n += 1;
-                }
-            }
-        }
-        n
+        self.collect_retired();
+        out.append(&mut self.reports);
+        std::mem::take(&mut self.reports_in)
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.to_workers.len()
     }
 
     /// Handles the SA-related channel requests.
@@ -309,6 +328,12 @@ mod tests {
                 .iter()
                 .position(|s| s.key == key && s.inbound == inbound)?;
             Some(self.0.remove(i))
+        }
+        fn report(&self, _now: u64, out: &mut Vec<SaCountersMsg>) {
+            out.extend(self.0.iter().map(|s| SaCountersMsg {
+                spi: s.spi,
+                ..Default::default()
+            }));
         }
     }
 
@@ -472,5 +497,50 @@ mod tests {
         // The boxes came back: room again.
         assert_eq!(add(&mut intake, 1_000_000), Message::Ack);
         assert_eq!(store.0.len(), INTAKE_QUEUE);
+    }
+
+    #[test]
+    fn a_late_report_of_an_earlier_dump_is_not_mixed_into_the_next() {
+        let mut intake: SaIntake<TestSa, Q<Update<TestSa, Spd>>> =
+            SaIntake::new(vec![q(), q()], vec![q(), q()]);
+        let f = ByOwnerBit;
+        for (spi, dir) in [(105, Direction::Inbound), (6, Direction::Outbound)] {
+            let add = Message::AddSa {
+                sa_id: 1,
+                params: params(spi, dir, 20),
+            };
+            assert_eq!(intake.handle(&f, add), Message::Ack);
+        }
+        let mut stores = [Store::default(), Store::default()];
+        let mut spds = [Arc::new(Spd::new([])), Arc::new(Spd::new([]))];
+        let mut run = |intake: &SaIntake<TestSa, Q<Update<TestSa, Spd>>>, w: usize| {
+            drain(
+                &mut stores[w],
+                &mut spds[w],
+                &intake.to_workers[w],
+                &intake.from_workers[w],
+                32,
+            )
+        };
+        run(&intake, 0);
+        run(&intake, 1);
+        intake.collect_retired();
+        // a dump that only worker 0 answers in time
+        assert_eq!(intake.request_reports(), 2);
+        run(&intake, 0);
+        let mut out = Vec::new();
+        assert_eq!(intake.take_reports(&mut out), 1);
+        assert_eq!(out.len(), 1);
+        // the next dump: worker 1 answers the earlier request too, late
+        assert_eq!(intake.request_reports(), 2);
+        run(&intake, 1);
+        run(&intake, 0);
+        // SA changes collect what comes back meanwhile: this dump's reports are kept
+        intake.collect_retired();
+        let mut out = Vec::new();
+        assert_eq!(intake.take_reports(&mut out), 2, "one report per worker");
+        let mut spis: Vec<u32> = out.iter().map(|s| s.spi).collect();
+        spis.sort_unstable();
+        assert_eq!(spis, vec![6, 105], "each SA once");
     }
 }

@@ -111,8 +111,8 @@ impl SaControl for NoSaShard {
             reason: "no SAs in this test".into(),
         }
     }
-    fn sa_counters(&mut self) -> Vec<SaCountersMsg> {
-        vec![]
+    fn dump_sas(&mut self) -> Result<Vec<SaCountersMsg>, String> {
+        Ok(vec![])
     }
 }
 

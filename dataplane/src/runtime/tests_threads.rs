@@ -275,14 +275,12 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
         main.iterate(&mut NoFrames, &mut sas, 0);
     }
     assert_eq!(sent.len(), 20);
-    let dump = std::thread::spawn(move || cl.request(&Message::DumpCounters).unwrap());
+    let dump = std::thread::spawn(move || cl.dump_counters().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dump.is_finished() && Instant::now() < deadline {
         main.iterate(&mut NoFrames, &mut sas, 0);
     }
-    let Message::Counters(counts) = dump.join().unwrap() else {
-        panic!("no counters")
-    };
+    let counts = dump.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.join().unwrap();
@@ -302,4 +300,263 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
             .expect("SA reported");
         assert_eq!(sa.encaps, 10, "spi {spi}");
     }
+}
+
+/// Tunnel `i` of a hub: its inbound and outbound SA (esp-gcm 128), under SPD id 1 + i.
+fn tunnel(i: u32) -> [crate::esp::SaParams; 2] {
+    use crate::crypto::{Encryption, Integrity, Transform};
+    use crate::esp::{Direction, Keys, Lifetime, Mode, Prefix, SaParams, Selector};
+    let sa = |spi: u32, direction: Direction| SaParams {
+        spi,
+        direction,
+        transform: Transform {
+            encryption: Encryption::Gcm128,
+            integrity: Integrity::None,
+        },
+        keys: Keys {
+            encryption: vec![(i % 251) as u8; 20],
+            authentication: vec![],
+        },
+        mode: Mode::Tunnel,
+        local: "10.99.0.1".parse().unwrap(),
+        remote: std::net::Ipv4Addr::from(0xc612_0000 + i).into(),
+        selectors: vec![Selector {
+            source: Prefix {
+                addr: "10.0.0.0".parse().unwrap(),
+                len: 8,
+            },
+            destination: Prefix {
+                addr: std::net::Ipv4Addr::from(0xac10_0000 + (i << 8)).into(),
+                len: 24,
+            },
+            protocol: 0,
+            source_ports: (0, 65535),
+            destination_ports: (0, 65535),
+        }],
+        lifetime: Lifetime::default(),
+        replay_window: 64,
+        esn: false,
+        udp_encap: None,
+        crypto_map: "dynmap".into(),
+        crypto_map_seq: 10,
+    };
+    [
+        sa(0x80_0000 + i, Direction::Inbound),
+        sa(0xc0_0000 + i, Direction::Outbound),
+    ]
+}
+
+/// SAs as a dump names them: (SPI, inbound).
+fn keys(sas: &[crate::channel::SaCountersMsg]) -> Vec<(u32, bool)> {
+    let mut k: Vec<(u32, bool)> = sas
+        .iter()
+        .map(|s| (s.spi, s.direction == Some(crate::esp::Direction::Inbound)))
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// The real runtime (two workers on threads, the SA intake, the control server on the main
+/// loop) holding 25,000 SAs: a client reads a dump's first page, another client deletes
+/// 1,000 of those SAs and adds 1,000 new ones, and then the first reads the rest. Its dump
+/// is the snapshot of when it asked: every one of the 25,000 SAs exactly once, none of the
+/// new ones; the second client's dump afterwards shows the change.
+#[test]
+fn a_dump_of_25000_sas_is_one_snapshot_while_sas_change_between_its_pages() {
+    use crate::channel::paging::DumpReader;
+    use crate::esp::Direction;
+    use std::sync::mpsc;
+    const W: usize = 2;
+    const TUNNELS: u32 = 12_500;
+    const CHANGED: u32 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("dp.sock");
+    let to: Vec<LockedQ<Update<Sa, Spd>>> = (0..W).map(|_| LockedQ(Default::default())).collect();
+    let back: Vec<LockedQ<Update<Sa, Spd>>> = (0..W).map(|_| LockedQ(Default::default())).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ports = vec![
+        PortInfo {
+            mac: [2, 0, 0, 0, 0, 0xa0],
+            mtu: 1500,
+            role: PortRole::Inside,
+        },
+        PortInfo {
+            mac: [2, 0, 0, 0, 0, 0xb0],
+            mtu: 1500,
+            role: PortRole::Outside,
+        },
+    ];
+    let local = LocalAddrs::new(["10.99.0.1".parse().unwrap()]);
+    let routes = Arc::new(RouteTable::default());
+    let neighbours = Arc::new(NeighborTable::new(64));
+    let mut handles = Vec::new();
+    let mut req_rx = Vec::new();
+    let mut counters = Vec::new();
+    for w in 0..W {
+        let (req_tx, rx) = channel(64);
+        req_rx.push(rx);
+        let lc = Arc::new(LcoreCounters::default());
+        counters.push((w as u32 + 1, lc.clone()));
+        // no traffic: the workers only take SA changes and answer report requests
+        let (_rx0, rx0) = channel(4);
+        let (_rx1, rx1) = channel(4);
+        let (tx0, _tx0) = channel(4);
+        let (tx1, _tx1) = channel(4);
+        let mut io = ThreadIo {
+            rx: vec![rx0, rx1],
+            tx: vec![tx0, tx1],
+            to: vec![None, None],
+            from: vec![None, None],
+        };
+        let mut worker: Worker<Sa, Spd, EspShard, RouteTable, NeighborTable, _, _> = Worker {
+            me: w as WorkerId,
+            ports: ports.clone(),
+            local: local.clone(),
+            routes: routes.clone(),
+            neighbours: neighbours.clone(),
+            spd: Arc::new(Spd::new([])),
+            sas: EspShard::new(w as WorkerId, W as u16),
+            requests: RequestSender::new(req_tx),
+            counters: lc,
+            intake: to[w].clone(),
+            retired: back[w].clone(),
+            _sa: std::marker::PhantomData,
+            lifetimes_checked: 0,
+        };
+        let stop = stop.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut st = Staging::new(2, W, BURST);
+            worker.run_until(&mut io, &mut st, &stop);
+            // the producers of its empty rings live as long as the worker
+            drop((_rx0, _rx1));
+        }));
+    }
+    let mut main = MainLoop::new(
+        Some(ControlServer::bind(&sock).unwrap()),
+        local,
+        ports,
+        vec![vec![], vec![]],
+        neighbours,
+        req_rx,
+        WorkerCounters { workers: counters },
+        300,
+    );
+    let mut sas = EspControl::new(
+        SaIntake::new(to, back),
+        EspFactory {
+            workers: W as u16,
+            forced_backend: Default::default(),
+            now: || 0,
+        },
+    );
+    // 25,000 SAs installed through the SA side of the channel (what AddSa does)
+    use super::main_loop::SaControl;
+    for i in 0..TUNNELS {
+        for p in tunnel(i) {
+            let r = sas.handle(Message::AddSa {
+                sa_id: 1 + i,
+                params: p,
+            });
+            assert_eq!(r, Message::Ack, "tunnel {i}");
+        }
+    }
+    let before: Vec<(u32, bool)> = {
+        let mut k: Vec<(u32, bool)> = (0..TUNNELS)
+            .flat_map(|i| [(0x80_0000 + i, true), (0xc0_0000 + i, false)])
+            .collect();
+        k.sort_unstable();
+        k
+    };
+    // the reader: asks, reads the first page, waits while the SAs change, reads the rest
+    let (first_tx, first_rx) = mpsc::channel::<()>();
+    let (changed_tx, changed_rx) = mpsc::channel::<()>();
+    let p = sock.clone();
+    let reader = std::thread::spawn(move || {
+        let mut c = Client::connect(&p, "reader").unwrap();
+        let conn = c.connection();
+        conn.send(77, &Message::DumpSas).unwrap();
+        let mut dump = DumpReader::new();
+        let mut pages = 0;
+        loop {
+            let (id, m) = conn.recv(true).unwrap().expect("a page");
+            assert_eq!(id, 77);
+            pages += 1;
+            let last = dump.feed(m).unwrap();
+            if pages == 1 {
+                first_tx.send(()).unwrap();
+                changed_rx.recv().unwrap();
+            }
+            if last {
+                break;
+            }
+        }
+        (dump.finish().unwrap(), pages)
+    });
+    // the writer: once the first page is read, deletes and adds over its own connection
+    let p = sock.clone();
+    let writer = std::thread::spawn(move || {
+        first_rx.recv().unwrap();
+        let mut c = Client::connect(&p, "writer").unwrap();
+        for i in 0..CHANGED {
+            let [inb, out] = tunnel(i);
+            for (spi, direction) in [
+                (out.spi, Direction::Outbound),
+                (inb.spi, Direction::Inbound),
+            ] {
+                let r = c.request(&Message::DeleteSa {
+                    spi,
+                    direction,
+                    sa_id: 1 + i,
+                });
+                assert_eq!(r.unwrap(), Message::Ack);
+            }
+            for p in tunnel(TUNNELS + i) {
+                let r = c.request(&Message::AddSa {
+                    sa_id: 1 + TUNNELS + i,
+                    params: p,
+                });
+                assert_eq!(r.unwrap(), Message::Ack);
+            }
+        }
+        changed_tx.send(()).unwrap();
+        c.dump_sas().unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(reader.is_finished() && writer.is_finished()) {
+        assert!(Instant::now() < deadline, "the dumps did not finish");
+        if main.iterate(&mut NoFrames, &mut sas, 0) == 0 {
+            main.idle(Duration::from_micros(200));
+        }
+    }
+    let (dump, pages) = reader.join().unwrap();
+    let after = writer.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let crate::channel::paging::Dump::Sas(dump) = dump else {
+        panic!("not an SA dump")
+    };
+    assert!(pages > 50, "{pages} pages");
+    assert_eq!(dump.len(), 25_000);
+    assert_eq!(
+        keys(&dump),
+        before,
+        "the snapshot: each SA once, none added later"
+    );
+    let mut expect: Vec<(u32, bool)> = before
+        .iter()
+        .filter(|(spi, _)| (spi & 0xf_ffff) >= CHANGED)
+        .copied()
+        .chain(
+            (TUNNELS..TUNNELS + CHANGED)
+                .flat_map(|i| [(0x80_0000 + i, true), (0xc0_0000 + i, false)]),
+        )
+        .collect();
+    expect.sort_unstable();
+    assert_eq!(keys(&after), expect, "the next dump shows the change");
+    // the workers' counters and owners came with it
+    assert!(after
+        .iter()
+        .all(|s| s.transform == "esp-gcm 128" && (s.owner as usize) < W));
 }
