@@ -7,12 +7,16 @@ export CARGO_TERM_COLOR ?= never
 # built from dpdk-doc's sources at test time; scapy and tshark check packets), and namespaces.
 APT_PACKAGES := build-essential pkg-config clang libclang-dev \
 	dpdk libdpdk-dev dpdk-dev dpdk-doc libpcap-dev libssl-dev openssl \
-	iproute2 iputils-ping tcpdump tshark python3-scapy python3-cryptography \
+	iproute2 iputils-ping tcpdump tshark python3 python3-scapy python3-cryptography \
 	strongswan-charon strongswan-swanctl strongswan-pki libcharon-extra-plugins \
 	libstrongswan-extra-plugins netcat-openbsd procps psmisc kmod nftables \
 	ethtool curl util-linux systemd
 
-.PHONY: all deps build test unit-test integration-test demo bench lint fmt clean install
+.PHONY: all deps build test unit-test integration-test demo bench bench-report lint fmt clean install
+
+# The system python (Debian's scapy is importable only from it); the benches' report and its
+# test use the standard library only.
+PYTHON := /usr/bin/python3
 
 all: build
 
@@ -31,8 +35,11 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace
 
+# The Rust tests, then the benchmark report's (benches/render_results.py on made-up results;
+# no root, no DPDK).
 unit-test: deps
 	$(CARGO) test --release --workspace
+	$(PYTHON) benches/test_render_results.py
 
 # Interop and namespace tests: need root. Every script runs, even after one fails; each fails
 # loudly (never skips) when it cannot run. The closing line counts them.
@@ -55,13 +62,16 @@ test: build
 demo: build
 	bash scripts/demo.sh
 
+# Every benchmark (benches/run-all.sh: each runs even after one fails), then benches/RESULTS.md
+# and its plots from their results, even when some failed; the target fails if any did.
 bench: build
-	$(CARGO) bench -p benches
-	bash benches/throughput.sh 5
-	bash benches/crypto-ceiling.sh
-	bash benches/ike-setup.sh
-	bash benches/sa-install.sh 3
-	bash benches/trafficgen.sh
+	@rc=0; CARGO=$(CARGO) bash benches/run-all.sh || rc=1; \
+	$(MAKE) --no-print-directory bench-report || rc=1; \
+	exit $$rc
+
+# Only renders benches/RESULTS.md and benches/plots/ from the latest results of each benchmark.
+bench-report: deps
+	$(PYTHON) benches/render_results.py
 
 # The binaries, the systemd units (deploy/systemd) and the docs; DESTDIR and PREFIX as usual.
 # The configuration is the operator's: copy an example to /etc/ipsec-gateway/gateway.toml.

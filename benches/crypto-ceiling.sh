@@ -10,7 +10,9 @@
 # benches/throughput.sh, same session) exists, the dataplane's encap rate is set beside both:
 # the share of the crypto ceiling that is left after packet I/O, ESP and SA handling.
 #
-# Output: a markdown table on stdout and benches/results/crypto-ceiling.json.
+# Output: a markdown table on stdout and benches/results/crypto-ceiling.json (with the
+# command, time, machine and load average of the run, and the time of the throughput run it
+# quotes).
 # Needs root (DPDK). Usage: [ROUNDS=N] [OPS=N] benches/crypto-ceiling.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +26,9 @@ OUT=$ROOT/benches/results
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/ipgw-ceiling.XXXXXX)
 trap 'rm -rf "$W"' EXIT
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
+bench_begin crypto-ceiling "${RAW_AEAD:+RAW_AEAD=$RAW_AEAD }ROUNDS=$ROUNDS OPS=$OPS benches/crypto-ceiling.sh"
 
 for r in $(seq "$ROUNDS"); do
     # crypto-perf: its worker on lcore 1, the main lcore on 0
@@ -36,7 +41,7 @@ for r in $(seq "$ROUNDS"); do
     taskset -c 1 "$RAW" --seconds 2 --sizes 64,1420 >"$W/raw.$r"
 done
 
-python3 - "$W" "$ROUNDS" "$OUT" <<'PY'
+python3 - "$W" "$ROUNDS" "$OUT" "$OPS" <<'PY'
 import glob, json, os, re, sys
 w, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 cperf, raw = {}, {}
@@ -55,10 +60,12 @@ for f in glob.glob(w + "/raw.*"):
             raw[r["size"]] = r
 if set(cperf) != {64, 1420} or set(raw) != {64, 1420}:
     sys.exit("missing figures: crypto-perf %r, raw-aead %r" % (sorted(cperf), sorted(raw)))
-dp = {}
+dp, tput = {}, None
 tp = os.path.join(out, "throughput.json")
 if os.path.exists(tp):
-    for row in json.load(open(tp)):
+    tput = json.load(open(tp))
+    # a list of rows before benches/lib.sh's bench_record, {"rows": [...], "run": {...}} since
+    for row in tput["rows"] if isinstance(tput, dict) else tput:
         if row.get("direction") == "encap":
             dp[int(row["size"])] = row["ours_pps"] / 1e6
 rows = []
@@ -73,5 +80,9 @@ for s in (64, 1420):
         s, cperf[s]["mops"], cperf[s]["gbps"], raw[s]["mops"], raw[s]["gbps"],
         raw[s]["mops"] / cperf[s]["mops"], "%.2f" % d if d else "-",
         "%.2f" % (d / raw[s]["mops"]) if d else "-"))
-json.dump({"rounds": rounds, "rows": rows}, open(os.path.join(out, "crypto-ceiling.json"), "w"), indent=1)
+ceiling = {"bench": "crypto-ceiling", "rounds": rounds, "ops": int(sys.argv[4]), "rows": rows}
+if isinstance(tput, dict) and "run" in tput:
+    ceiling["throughput_run"] = {k: tput["run"][k] for k in ("started", "finished")}
+json.dump(ceiling, open(os.path.join(out, "crypto-ceiling.json"), "w"), indent=1)
 PY
+bench_record "$OUT/crypto-ceiling.json"

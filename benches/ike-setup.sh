@@ -29,13 +29,16 @@
 # (default target/release/). Needs root, `make build` (or cargo build --release -p control
 # -p dataplane) and strongSwan (make deps).
 #
-# The machine is shared: the load average before and after each run is in the JSON, and the
-# figures to compare are ours and charon's from the same invocation (the ratio).
+# The machine is shared: the load average before and after each run is in the JSON (with the
+# command, time and machine of the whole: benches/lib.sh's bench_record), and the figures to
+# compare are ours and charon's from the same invocation (the ratio).
 set -euo pipefail
 TEST_NAME=ike-setup
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/integration/lib.sh"
 # shellcheck source=../tests/tools/ike_lab.sh
 source "$TOOLS/ike_lab.sh"
+# shellcheck source=lib.sh
+source "$TESTS_ROOT/benches/lib.sh"
 ike_need
 IKELOAD=${IPSEC_IKELOAD:-$TESTS_ROOT/target/release/ipsec-ikeload}
 [ -x "$IKELOAD" ] || fail "ipsec-ikeload not found at $IKELOAD (run 'make build')"
@@ -203,6 +206,7 @@ for r in $RESPONDERS; do
     esac
 done
 log "topology up (prefix $PFX, work $WORK); sizes $SIZES, window $WINDOW"
+bench_begin ike-setup "SIZES=\"$SIZES\" WINDOW=$WINDOW ${THREADS:+THREADS=$THREADS }CHARON_THREADS=$CHARON_THREADS RESPONDERS=\"$RESPONDERS\" ${SHARED_KEY:+SHARED_KEY=$SHARED_KEY }benches/ike-setup.sh"
 for count in $SIZES; do
     for r in $RESPONDERS; do
         in_case "$r-$count" "run_$r" "$count" || fail "run $r with $count spokes failed"
@@ -212,7 +216,7 @@ done
 # --- the table and the JSON ------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
 "$PY" - "$WORK" "$OUT" "$SIZES" "$WINDOW" <<'EOF'
-import glob, json, os, platform, sys, time
+import glob, json, os, sys
 work, out, sizes, window = sys.argv[1], sys.argv[2], sys.argv[3].split(), int(sys.argv[4])
 runs = {}
 for f in glob.glob(os.path.join(work, "report-*.json")):
@@ -240,12 +244,11 @@ for n in map(int, sizes):
     rows.append({"spokes": n, "ours": ours, "charon": cs, "ratio_tunnels_per_s": ratio})
 json.dump({
     "bench": "ike-setup",
-    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
     "window": window,
     "load": "IKEv1 Main Mode rsa-sig (RSA-2048), aes sha1 group 14; Quick Mode esp-aes esp-sha-hmac, PFS group 14",
     "runs": rows,
 }, open(out, "w"), indent=2)
-print("\nwritten: %s" % out)
 EOF
+bench_record "$OUT"
+echo "written: $OUT"
 log "PASS"

@@ -1,8 +1,89 @@
 #!/bin/bash
-# What the net_pcap/net_null benchmarks share (benches/throughput.sh, benches/sa-install.sh):
-# the test keys of their one static esp-gcm 128 tunnel and the gateway configuration around
-# it. Sourced; sets nothing else.
-#
+# What the benchmarks share. Sourced; defines what follows and nothing else.
+# - Every benchmark script: bench_begin and bench_record, which put the command, the time, the
+#   machine and the load average of a run into its JSON in benches/results/
+#   (benches/render_results.py turns those into benches/RESULTS.md).
+# - The net_pcap/net_null benchmarks (benches/throughput.sh, benches/sa-install.sh): the test
+#   keys of their one static esp-gcm 128 tunnel and the gateway configuration around it.
+
+# bench_begin NAME COMMAND: notes the start of a benchmark run for bench_record: its name, the
+# command line that reproduces it (with the settings it ran with), the UTC time and the load
+# average.
+bench_begin() {
+    BENCH_NAME=$1
+    BENCH_COMMAND=$2
+    BENCH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+
+# bench_record FILE: adds a "run" object to the JSON object in FILE: what bench_begin noted,
+# the end time and the load average now, the machine (CPU model and crypto features, online
+# CPUs, memory, kernel, OS, rustc) and the commit of the tree ("+dirty" when tracked files
+# differ from it).
+bench_record() {
+    local file=$1 root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    [ -n "${BENCH_NAME:-}" ] || { echo "bench_record: no bench_begin before it" >&2; return 1; }
+    /usr/bin/python3 - "$file" "$root" "$BENCH_NAME" "$BENCH_COMMAND" "$BENCH_STARTED" \
+        "$BENCH_LOAD_START" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, os, platform, subprocess, sys
+path, root, name, command, started, load_start, finished, load_end = sys.argv[1:9]
+
+def field(path, key, sep):
+    try:
+        for line in open(path):
+            k, _, v = line.partition(sep)
+            if k.strip() == key:
+                return v.strip().strip('"')
+    except OSError:
+        pass
+    return None
+
+def output(*cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+mem = field("/proc/meminfo", "MemTotal", ":")
+# The CPU features the crypto backends choose their code by.
+flags = (field("/proc/cpuinfo", "flags", ":") or "").split()
+crypto_flags = [f for f in ("aes", "vaes", "vpclmulqdq", "sha_ni", "avx2", "avx512f") if f in flags]
+commit = output("git", "-C", root, "rev-parse", "--short=12", "HEAD")
+if commit and output("git", "-C", root, "status", "--porcelain", "--untracked-files=no"):
+    commit += "+dirty"
+run = {
+    "bench": name,
+    "command": command,
+    "started": started,
+    "finished": finished,
+    "load_start": load_start,
+    "load_end": load_end,
+    "commit": commit,
+    "machine": {
+        "cpu_model": field("/proc/cpuinfo", "model name", ":"),
+        "cpu_flags": crypto_flags,
+        "cpus": os.cpu_count(),
+        "memory_kib": int(mem.split()[0]) if mem else None,
+        "kernel": platform.release(),
+        "os": field("/etc/os-release", "PRETTY_NAME", "="),
+        "rustc": output(os.environ.get("RUSTC", "rustc"), "--version"),
+    },
+}
+with open(path) as f:
+    data = json.load(f)
+if not isinstance(data, dict):
+    sys.exit("bench_record: %s does not hold a JSON object" % path)
+data["run"] = run
+with open(path + ".tmp", "w") as f:
+    json.dump(data, f, indent=1)
+    f.write("\n")
+os.replace(path + ".tmp", path)
+PY
+}
+
 # The keys are made up for the benchmarks (cipher key then the 4-byte salt, RFC 4106) and
 # written only into the benchmarks' temporary files.
 GCM_OUT=0102030405060708090a0b0c0d0e0f10a1a2a3a4

@@ -18,7 +18,8 @@
 #    tunnels and their SPD, and a pcap of 4096 packets spread over all N tunnels (tunnel
 #    k*N/4096 for packet k) is replayed; the rate is compared with N=4.
 #
-# Output: markdown on stdout and benches/results/sa-install.json.
+# Output: markdown on stdout and benches/results/sa-install.json (with the command, time,
+# machine and load average of the run: benches/lib.sh's bench_record).
 # Needs root. Usage: [TUNNELS=10000] [ROUNDS=3] [WINDOW=64] [COUNTS="4 1000 10000"]
 #                    benches/sa-install.sh [MEASURE_SECONDS]
 set -euo pipefail
@@ -51,6 +52,7 @@ trap cleanup EXIT
 
 # shellcheck source=lib.sh
 source "$ROOT/benches/lib.sh"
+bench_begin sa-install "${IPSEC_DATAPLANE:+IPSEC_DATAPLANE=$IPSEC_DATAPLANE }${IPSEC_DPCTL:+IPSEC_DPCTL=$IPSEC_DPCTL }TUNNELS=$TUNNELS ROUNDS=$ROUNDS WINDOW=$WINDOW LOCKSTEP_TUNNELS=$LOCKSTEP_TUNNELS COUNTS=\"$COUNTS\" benches/sa-install.sh $MEASURE"
 
 # --- traffic: "static" to the config's tunnel (10.10.2.0/24), "spread N" to the generated
 # tunnels' LANs (172.16.0.0/24 + i, as `ipsec-dpctl sa load` numbers them)
@@ -180,7 +182,8 @@ print("| tunnels | Mpps | ratio to 4 tunnels |\n|---|---|---|")
 for n, v in spread.items():
     print("| %d | %.2f | %.3f |" % (n, v / 1e6, v / ref if ref else float("nan")))
 with open(path, "w") as f:
-    json.dump({"load_average": load_avg, "before_pps": before, "during_pps": during,
-               "after_pps": after, "pipelined": pipelined, "lockstep": lockstep,
-               "by_tunnels_pps": spread}, f, indent=1)
+    json.dump({"bench": "sa-install", "load_average": load_avg, "before_pps": before,
+               "during_pps": during, "after_pps": after, "pipelined": pipelined,
+               "lockstep": lockstep, "by_tunnels_pps": spread}, f, indent=1)
 EOF
+bench_record "$ROOT/benches/results/sa-install.json"

@@ -16,7 +16,8 @@
 # best round counts: on a shared machine other work only ever takes rate away, and
 # alternating spreads it over both.
 #
-# Output: a markdown table on stdout and benches/results/throughput.json.
+# Output: a markdown table on stdout and benches/results/throughput.json (with the command,
+# time, machine and load average of the run: benches/lib.sh's bench_record).
 # Needs root. Usage: [ROUNDS=N] benches/throughput.sh [MEASURE_SECONDS]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -152,10 +153,10 @@ run_secgw() { # DIR SIZE
     stop "$pid"
 }
 
+bench_begin throughput "${IPSEC_DATAPLANE:+IPSEC_DATAPLANE=$IPSEC_DATAPLANE }ROUNDS=$ROUNDS benches/throughput.sh $MEASURE"
 mkdir -p "$ROOT/benches/results"
-json="$ROOT/benches/results/throughput.json"
-echo "[" >"$json"
-first=1
+rows="$W/rows.jsonl"
+: >"$rows"
 printf '| direction | size | ipsec-dataplane Mpps | Gbps | ipsec-secgw Mpps | Gbps | ratio |\n|---|---|---|---|---|---|---|\n'
 for dir in encap decap; do
     for size in 64 1420; do
@@ -164,18 +165,23 @@ for dir in encap decap; do
             r=$(run_ours "$dir" "$size"); [ "$r" -gt "$o" ] && o=$r
             r=$(run_secgw "$dir" "$size"); [ "$r" -gt "$s" ] && s=$r
         done
-        "$PY" - "$dir" "$size" "$o" "$s" "$json" "$first" <<'EOF'
+        "$PY" - "$dir" "$size" "$o" "$s" "$rows" <<'EOF'
 import json, sys
-d, size, o, s, path, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+d, size, o, s, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 g = lambda pps: pps * size * 8 / 1e9
-ratio = o / s if s else float("inf")
-print("| %s | %d | %.2f | %.1f | %.2f | %.1f | %.2f |" % (d, size, o / 1e6, g(o), s / 1e6, g(s), ratio))
+ratio = o / s if s else None
+print("| %s | %d | %.2f | %.1f | %.2f | %.1f | %s |" % (d, size, o / 1e6, g(o), s / 1e6, g(s), "%.2f" % ratio if ratio else "-"))
 with open(path, "a") as f:
-    if first != "1":
-        f.write(",\n")
-    json.dump({"direction": d, "size": size, "ours_pps": o, "secgw_pps": s, "ratio": ratio}, f)
+    f.write(json.dumps({"direction": d, "size": size, "ours_pps": o, "secgw_pps": s, "ratio": ratio}) + "\n")
 EOF
-        first=0
     done
 done
-echo "]" >>"$json"
+json="$ROOT/benches/results/throughput.json"
+"$PY" - "$rows" "$MEASURE" "$ROUNDS" >"$json.tmp" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+json.dump({"bench": "throughput", "measure_seconds": int(sys.argv[2]), "rounds": int(sys.argv[3]),
+           "rows": rows}, sys.stdout, indent=1)
+EOF
+mv "$json.tmp" "$json"
+bench_record "$json"

@@ -18,8 +18,10 @@
 //!   schedule win over the one-at-a-time figure.
 //!
 //! Before criterion runs, a summary is printed: the same costs, the best of a few timed
-//! passes, with the ratio of each tunnel count to 4 tunnels, the SPD build time, and memory per SA (the
-//! structure, and the process RSS growth when installing the SAs).
+//! passes, with the ratio of each tunnel count to 4 tunnels, the SPD build time, and memory
+//! per SA (the structure, and the process RSS growth when installing the SAs). The same
+//! figures go to `$SCALE_SUMMARY_JSON` (default `benches/results/scale-summary.json`), for
+//! benches/render_results.py.
 //!
 //! `cargo bench -p benches --bench scale`
 
@@ -390,6 +392,61 @@ fn costs(s: &mut Setup, pl: &mut Plumbing, n: u32) -> [f64; 5] {
     [spd, out, inb, enc, burst]
 }
 
+/// The summary as benches/render_results.py reads it: the figures only (ratios are the
+/// reader's to compute), ns per packet and ms.
+#[derive(serde::Serialize)]
+struct SummaryJson {
+    reference_tunnels: u32,
+    spd_rules: usize,
+    spd_bytes_per_rule: usize,
+    sa_struct_bytes: usize,
+    shard_table_bytes_per_sa: usize,
+    rss_sas: usize,
+    rss_growth_kib: Option<u64>,
+    load_start: Option<String>,
+    load_end: Option<String>,
+    rows: Vec<SummaryRow>,
+}
+
+#[derive(serde::Serialize)]
+struct SummaryRow {
+    tunnels: u32,
+    spd_ns: f64,
+    sa_out_ns: f64,
+    sa_in_ns: f64,
+    encap_64_ns: f64,
+    /// The same frames through the pipeline, a burst at a time (the fast path as it runs).
+    burst_64_ns: f64,
+    spd_build_ms: f64,
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// Writes the summary where `$SCALE_SUMMARY_JSON` says, or to benches/results/; a failure is
+/// reported, not fatal (the printed summary and criterion's runs still count).
+fn write_summary(summary: &SummaryJson) {
+    let path = std::env::var_os("SCALE_SUMMARY_JSON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/scale-summary.json")
+        });
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            let json = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+            std::fs::write(&path, json + "\n")
+        });
+    match written {
+        Ok(()) => println!("scale summary written to {}", path.display()),
+        Err(e) => eprintln!("scale summary not written to {}: {e}", path.display()),
+    }
+}
+
 fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -399,6 +456,7 @@ fn rss_kib() -> Option<u64> {
 /// One timed pass over every tunnel count, with ratios to [`REFERENCE`], and the memory
 /// figures; printed before criterion's own runs.
 fn summary() {
+    let load_start = load_average();
     // Memory first, while the heap is fresh: RSS growth is then the SAs' own.
     let n = 10_000u32;
     let spd = Spd::new(rules(n));
@@ -455,6 +513,33 @@ fn summary() {
             (n, best, s.spd_build)
         })
         .collect();
+    let rss_growth_kib = match (before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+        _ => None,
+    };
+    let json = SummaryJson {
+        reference_tunnels: REFERENCE,
+        spd_rules: spd.len(),
+        spd_bytes_per_rule: spd.heap_bytes() / spd.len(),
+        sa_struct_bytes: std::mem::size_of::<Sa>(),
+        shard_table_bytes_per_sa: s.table_bytes() / s.len(),
+        rss_sas: s.len(),
+        rss_growth_kib,
+        load_start,
+        load_end: load_average(),
+        rows: rows
+            .iter()
+            .map(|(n, c, build)| SummaryRow {
+                tunnels: *n,
+                spd_ns: c[0],
+                sa_out_ns: c[1],
+                sa_in_ns: c[2],
+                encap_64_ns: c[3],
+                burst_64_ns: c[4],
+                spd_build_ms: build.as_secs_f64() * 1e3,
+            })
+            .collect(),
+    };
     let r = rows
         .iter()
         .find(|row| row.0 == REFERENCE)
@@ -472,6 +557,7 @@ fn summary() {
             build.as_secs_f64() * 1e3
         );
     }
+    write_summary(&json);
 }
 
 fn bench(c: &mut Criterion) {
