@@ -188,7 +188,8 @@ pki_crl() {
 #   auth (pre-share | rsa-sig); p1 ("aes sha 14"): encryption, hash and group of the one
 #     isakmp policy (aes128/aes192/aes256 are written "aes N"); p1_lifetime (86400)
 #   identity (address with pre-share, hostname with rsa-sig)
-#   keepalive ("" or "SECONDS RETRIES": DPD), nat_keepalive ("" or SECONDS)
+#   keepalive ("" or "SECONDS RETRIES": DPD), nat_keepalive ("" or SECONDS),
+#   dh_precompute ("" or N: DH key pairs precomputed per group and use)
 #   psk (gw-charon-psk): with pre-share, the key for the peer's address
 #   tp (LAB), cas ("root sub"), cert (gw), crl (sub.crl): with rsa-sig, the trustpoint: its CA
 #     certificates, our certificate and key, its CRL file (revocation_check crl), from $PKI
@@ -204,7 +205,7 @@ gw_toml() {
         [ctl]="$dir/ctl.sock" [inside]=10.10.1.254/24 [outside]=10.99.0.1/24 [route]=""
         [ts]=ts [esp]="esp-aes esp-sha-hmac" [acl]=101 [src]=10.10.1.0/24 [dst]=10.10.2.0/24
         [auth]=pre-share [p1]="aes sha 14" [p1_lifetime]=86400 [identity]="" [keepalive]=""
-        [nat_keepalive]="" [psk]=gw-charon-psk [tp]=LAB [cas]="root sub" [cert]=gw [crl]=sub.crl
+        [nat_keepalive]="" [dh_precompute]="" [psk]=gw-charon-psk [tp]=LAB [cas]="root sub" [cert]=gw [crl]=sub.crl
         [peer]=10.99.0.2 [lifetime]=3600 [pfs]="" [dynamic]="" [reverse_route]="" [metrics]="")
     _kv o "$@"
     local enc hash group ident=${o[identity]} w esp="" cas="" a b
@@ -254,6 +255,7 @@ EOF
             echo "keepalive = { seconds = $a, retries = $b }"
         fi
         [ -z "${o[nat_keepalive]}" ] || echo "nat_keepalive = ${o[nat_keepalive]}"
+        [ -z "${o[dh_precompute]}" ] || echo "dh_precompute = ${o[dh_precompute]}"
         cat <<EOF
 [[isakmp.policy]]
 priority = 10

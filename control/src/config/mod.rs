@@ -3,7 +3,8 @@
 //! vocabulary:
 //!
 //! - `[isakmp]`: `crypto isakmp identity`, `crypto isakmp keepalive` (DPD), `crypto isakmp
-//!   nat keepalive`, `crypto call admission limit`;
+//!   nat keepalive`, `crypto call admission limit`, and `dh_precompute` (ours: how many
+//!   Diffie-Hellman key pairs are made ahead of need);
 //! - `[[isakmp.policy]]`: `crypto isakmp policy N` (phase 1 suites, IOS's default suite when
 //!   none is configured);
 //! - `[[isakmp.key]]`: `crypto isakmp key SECRET address A.B.C.D [MASK]`;
@@ -216,6 +217,10 @@ pub struct IsakmpGlobal {
     pub nat_keepalive: Option<u32>,
     /// Cap on phase 1 SAs being negotiated at once; None: no cap (IOS's default).
     pub call_admission_limit: Option<u32>,
+    /// Diffie-Hellman key pairs kept precomputed per group and per use (Main Mode, PFS);
+    /// None: [`crate::ikecrypto::dh_pool::DEFAULT_PER_USE`], 0: none (ours; IOS has no
+    /// such setting).
+    pub dh_precompute: Option<u32>,
 }
 
 /// One `crypto isakmp policy N`.

@@ -25,6 +25,7 @@ pub struct RawIsakmp {
     pub keepalive: Option<Spanned<RawKeepalive>>,
     pub nat_keepalive: Option<Spanned<u32>>,
     pub call_admission_limit: Option<Spanned<u32>>,
+    pub dh_precompute: Option<Spanned<u32>>,
     #[serde(default)]
     pub policy: Vec<Spanned<RawPolicy>>,
     #[serde(default)]

@@ -40,6 +40,7 @@ identity = "hostname"
 keepalive = { seconds = 10, retries = 3 }
 nat_keepalive = 20
 call_admission_limit = 1000
+dh_precompute = 512
 
 [[isakmp.policy]]
 priority = 20
@@ -169,6 +170,7 @@ fn full_file() {
             }),
             nat_keepalive: Some(20),
             call_admission_limit: Some(1000),
+            dh_precompute: Some(512),
         }
     );
     assert_eq!(c.policies.len(), 2);
@@ -445,6 +447,12 @@ fn errors_name_line_and_reason() {
             "nat_keepalive = 0",
             "nat_keepalive = 0",
             "nat_keepalive must be 5-3600",
+        ),
+        (
+            "dh_precompute = 512",
+            "dh_precompute = 65537",
+            "dh_precompute = 65537",
+            "dh_precompute must be 0-65536",
         ),
         (
             "address = \"192.0.2.2\"\n",

@@ -11,6 +11,10 @@ use toml::Spanned;
 use super::raw::*;
 use super::*;
 
+/// The most Diffie-Hellman key pairs `dh_precompute` may keep per group and use: a MODP-3072
+/// key pair takes about 0.5 KB, so a few tens of MB at most.
+const MAX_DH_PRECOMPUTE: u32 = 65_536;
+
 /// Carries the file text so that byte spans can be turned into line numbers, and the
 /// directory relative paths are taken from.
 struct Ctx<'a> {
@@ -223,6 +227,15 @@ fn isakmp(
             return Err(cx.err_at(n, "call_admission_limit must be at least 1"));
         }
         g.call_admission_limit = Some(*n.get_ref());
+    }
+    if let Some(n) = &raw.dh_precompute {
+        if *n.get_ref() > MAX_DH_PRECOMPUTE {
+            return Err(cx.err_at(
+                n,
+                format!("dh_precompute must be 0-{MAX_DH_PRECOMPUTE} key pairs per group and use"),
+            ));
+        }
+        g.dh_precompute = Some(*n.get_ref());
     }
 
     let keys = keys(cx, raw.key)?;

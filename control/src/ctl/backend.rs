@@ -15,8 +15,8 @@
 
 use crate::ctl::command::SaSelector;
 use crate::ctl::view::{
-    CertificateView, CrlView, CryptoMapView, EngineConnectionView, EngineView, IpsecSaView,
-    IsakmpPolicyView, IsakmpSaView, LcoreStatsView, TransformSetView, TrustpointView,
+    CertificateView, CrlView, CryptoMapView, DhKeyPairsView, EngineConnectionView, EngineView,
+    IpsecSaView, IsakmpPolicyView, IsakmpSaView, LcoreStatsView, TransformSetView, TrustpointView,
 };
 
 /// What the daemon provides to `ipsec-ctl` and to the metrics endpoint.
@@ -40,6 +40,9 @@ pub trait CtlBackend {
     fn engine(&mut self) -> Result<EngineView, String>;
     /// `show crypto engine accelerator statistics` and the per-lcore metrics.
     fn lcore_stats(&mut self) -> Result<Vec<LcoreStatsView>, String>;
+    /// The Diffie-Hellman key pairs made ahead of need, per group: the end of `show crypto
+    /// engine accelerator statistics` and the `ipsec_dh_keypairs_*` metrics.
+    fn dh_key_pairs(&mut self) -> Result<Vec<DhKeyPairsView>, String>;
     /// `show crypto pki certificates`.
     fn certificates(&mut self) -> Result<Vec<CertificateView>, String>;
     /// `show crypto pki trustpoints`.

@@ -167,11 +167,13 @@ fn execute_show(s: &Show, json: bool, backend: &mut dyn CtlBackend, debug: &Debu
             json,
             engine::render_configuration,
         ),
-        Show::EngineStatistics => show(
-            backend.lcore_stats(),
-            json,
-            engine::render_accelerator_statistics,
-        ),
+        Show::EngineStatistics => {
+            // ipsec-control's own key pairs: known even when the dataplane is not
+            let dh = backend.dh_key_pairs().unwrap_or_default();
+            show(backend.lcore_stats(), json, |lcores: &[_]| {
+                engine::render_accelerator_statistics(lcores, &dh)
+            })
+        }
         Show::PkiCertificates => show(backend.certificates(), json, pki::render_certificates),
         Show::PkiTrustpoints => show(backend.trustpoints(), json, pki::render_trustpoints),
         Show::PkiCrls => show(backend.crls(), json, pki::render_crls),

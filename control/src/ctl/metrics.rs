@@ -11,6 +11,10 @@
 //!   bursts) per worker, labels `lcore`, `worker`; `ipsec_lcore_drops_total` adds `reason`;
 //! - `ipsec_drops_total`: drops by `reason`, summed over the lcores;
 //! - `ipsec_ike_sas`: phase 1 SAs by `state` (`QM_IDLE`, `MM_KEY_EXCH`...);
+//! - `ipsec_dh_keypairs_ready` and `ipsec_dh_keypairs_target` (gauges),
+//!   `ipsec_dh_keypairs_precomputed_total`, `ipsec_dh_keypairs_taken_total` and
+//!   `ipsec_dh_keypairs_on_demand_total` (counters): ipsec-control's Diffie-Hellman key
+//!   pairs made ahead of need, label `group`;
 //! - `ipsec_ipsec_flows`: flows shown by `show crypto ipsec sa`;
 //! - `ipsec_scrape_errors`: 1 per view the daemon could not give (label `view`), so that a
 //!   disconnected dataplane shows up as such rather than as missing series.
@@ -23,7 +27,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::ctl::backend::CtlBackend;
-use crate::ctl::view::{EspSaView, IpsecSaView, IsakmpSaView, LcoreStatsView};
+use crate::ctl::view::{DhKeyPairsView, EspSaView, IpsecSaView, IsakmpSaView, LcoreStatsView};
 
 /// A label value with `\`, `"` and newlines escaped.
 fn escape(value: &str) -> String {
@@ -54,8 +58,12 @@ pub fn render(
     isakmp: Option<&[IsakmpSaView]>,
     ipsec: Option<&[IpsecSaView]>,
     lcores: Option<&[LcoreStatsView]>,
+    dh: Option<&[DhKeyPairsView]>,
 ) -> String {
     let mut out = String::new();
+    if let Some(dh) = dh {
+        render_dh(&mut out, dh);
+    }
     if let Some(flows) = ipsec {
         render_sas(&mut out, flows);
     }
@@ -87,6 +95,7 @@ pub fn render(
         ("isakmp_sas", isakmp.is_none()),
         ("ipsec_sas", ipsec.is_none()),
         ("lcores", lcores.is_none()),
+        ("dh_key_pairs", dh.is_none()),
     ] {
         let _ = writeln!(
             out,
@@ -185,6 +194,56 @@ fn render_sas(out: &mut String, flows: &[IpsecSaView]) {
     }
 }
 
+/// A per-group family of the Diffie-Hellman key pairs: name, type, help, and its value.
+type DhFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&DhKeyPairsView) -> u64,
+);
+
+fn render_dh(out: &mut String, groups: &[DhKeyPairsView]) {
+    let per_group: [DhFamily; 5] = [
+        (
+            "ipsec_dh_keypairs_ready",
+            "gauge",
+            "Diffie-Hellman key pairs precomputed and not used yet.",
+            |g| g.ready,
+        ),
+        (
+            "ipsec_dh_keypairs_target",
+            "gauge",
+            "Diffie-Hellman key pairs kept precomputed (0: the group is not).",
+            |g| g.target,
+        ),
+        (
+            "ipsec_dh_keypairs_precomputed_total",
+            "counter",
+            "Diffie-Hellman key pairs made ahead of need.",
+            |g| g.precomputed,
+        ),
+        (
+            "ipsec_dh_keypairs_taken_total",
+            "counter",
+            "Precomputed Diffie-Hellman key pairs an exchange used.",
+            |g| g.taken,
+        ),
+        (
+            "ipsec_dh_keypairs_on_demand_total",
+            "counter",
+            "Diffie-Hellman key pairs made during an exchange because none was ready.",
+            |g| g.on_demand,
+        ),
+    ];
+    for (name, kind, help, value) in per_group {
+        family(out, name, kind, help);
+        for g in groups {
+            let group = g.group.to_string();
+            let _ = writeln!(out, "{name}{} {}", labels(&[("group", &group)]), value(g));
+        }
+    }
+}
+
 fn render_lcores(out: &mut String, lcores: &[LcoreStatsView]) {
     let per_lcore: [LcoreFamily; 8] = [
         (
@@ -278,7 +337,13 @@ pub fn render_from(backend: &mut dyn CtlBackend) -> String {
     let isakmp = backend.isakmp_sas().ok();
     let ipsec = backend.ipsec_sas().ok();
     let lcores = backend.lcore_stats().ok();
-    render(isakmp.as_deref(), ipsec.as_deref(), lcores.as_deref())
+    let dh = backend.dh_key_pairs().ok();
+    render(
+        isakmp.as_deref(),
+        ipsec.as_deref(),
+        lcores.as_deref(),
+        dh.as_deref(),
+    )
 }
 
 /// The longest request head read; beyond it the client gets 431.
@@ -469,6 +534,7 @@ mod tests {
             Some(&testing::router_isakmp_sas()),
             Some(&testing::router_ipsec_sas()),
             Some(&testing::lcores()),
+            Some(&testing::dh_key_pairs()),
         );
         for line in [
             "# HELP ipsec_sa_packets_total Packets an ESP SA protected (outbound) or accepted (inbound).",
@@ -487,6 +553,13 @@ mod tests {
             "ipsec_ike_sas{state=\"QM_IDLE\"} 1",
             "ipsec_ipsec_flows 1",
             "ipsec_scrape_errors{view=\"lcores\"} 0",
+            "# TYPE ipsec_dh_keypairs_ready gauge",
+            "ipsec_dh_keypairs_ready{group=\"14\"} 1536",
+            "ipsec_dh_keypairs_target{group=\"19\"} 0",
+            "# TYPE ipsec_dh_keypairs_taken_total counter",
+            "ipsec_dh_keypairs_taken_total{group=\"14\"} 1024",
+            "ipsec_dh_keypairs_on_demand_total{group=\"19\"} 2",
+            "ipsec_scrape_errors{view=\"dh_key_pairs\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
@@ -508,7 +581,7 @@ mod tests {
 
     #[test]
     fn missing_views_and_escaping() {
-        let text = render(None, None, None);
+        let text = render(None, None, None, None);
         assert!(text.contains("ipsec_scrape_errors{view=\"ipsec_sas\"} 1\n"));
         assert!(!text.contains("ipsec_sa_packets_total"));
         assert_eq!(labels(&[("a", "x\"y\\z\n")]), "{a=\"x\\\"y\\\\z\\n\"}");

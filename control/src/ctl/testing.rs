@@ -356,6 +356,29 @@ pub fn router_crls() -> Vec<CrlView> {
     }]
 }
 
+/// ipsec-control's Diffie-Hellman key pairs: group 14 precomputed and partly used by a
+/// burst that outran the pool three times; group 19 not precomputed, used twice.
+pub fn dh_key_pairs() -> Vec<DhKeyPairsView> {
+    vec![
+        DhKeyPairsView {
+            group: 14,
+            target: 2048,
+            ready: 1536,
+            precomputed: 2560,
+            taken: 1024,
+            on_demand: 3,
+        },
+        DhKeyPairsView {
+            group: 19,
+            target: 0,
+            ready: 0,
+            precomputed: 0,
+            taken: 0,
+            on_demand: 2,
+        },
+    ]
+}
+
 /// A backend holding the router's views; actions are recorded, and `fail` makes every
 /// method fail with that reason.
 #[derive(Default)]
@@ -408,6 +431,10 @@ impl CtlBackend for TestBackend {
     fn lcore_stats(&mut self) -> Result<Vec<LcoreStatsView>, String> {
         self.check()?;
         Ok(lcores())
+    }
+    fn dh_key_pairs(&mut self) -> Result<Vec<DhKeyPairsView>, String> {
+        self.check()?;
+        Ok(dh_key_pairs())
     }
     fn certificates(&mut self) -> Result<Vec<CertificateView>, String> {
         self.check()?;

@@ -16,7 +16,7 @@
 //! | `show crypto map` | `[CryptoMapView]` |
 //! | `show crypto engine connections active` | `[EngineConnectionView]` |
 //! | `show crypto engine brief` / `configuration` | `EngineView` |
-//! | `show crypto engine accelerator statistics` | `[LcoreStatsView]` |
+//! | `show crypto engine accelerator statistics` | `[LcoreStatsView]` (the text adds [`DhKeyPairsView`]) |
 //! | `show crypto pki certificates` | `[CertificateView]` |
 //! | `show crypto pki trustpoints` | `[TrustpointView]` |
 //! | `show crypto pki crls` | `[CrlView]` |
@@ -323,6 +323,24 @@ pub struct LcoreStatsView {
     pub cycles_per_packet: Option<u64>,
     /// Drops by reason (the dataplane's reason names).
     pub drops: BTreeMap<String, u64>,
+}
+
+/// One Diffie-Hellman group of ipsec-control's precomputed key pairs: a block of `show crypto
+/// engine accelerator statistics` and the `ipsec_dh_keypairs_*` metrics. Counts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhKeyPairsView {
+    /// The group number (`group 14`).
+    pub group: u16,
+    /// Key pairs kept ready (0: the group is not precomputed).
+    pub target: u64,
+    /// Key pairs ready now.
+    pub ready: u64,
+    /// Made ahead of need since the start.
+    pub precomputed: u64,
+    /// Handed to an exchange from the pool.
+    pub taken: u64,
+    /// Made during an exchange because none was ready.
+    pub on_demand: u64,
 }
 
 /// The dataplane's counter dump of one worker, as is (the daemon gets these from

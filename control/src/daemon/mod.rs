@@ -297,7 +297,10 @@ fn addr_port(ip: IpAddr, port: u16) -> SocketAddr {
 }
 
 impl<L: Link> Daemon<L> {
+    /// The daemon for `policy`; sets the targets of the policy's Diffie-Hellman pool (what
+    /// fills it is the caller's: [`run`] starts its refill thread).
     pub fn new(link: L, policy: GatewayPolicy) -> Daemon<L> {
+        policy.dh_pool.set_targets(&policy.dh_targets());
         Daemon {
             link,
             admission: Admission::new(policy.admission_limit),

@@ -18,6 +18,7 @@ use crate::ike::proposal::AuthMethod;
 use crate::ike::{
     phase2::Proxies, MainModeConfig, Phase1Policy, Phase2Policy, TransformSet as IkeTransformSet,
 };
+use crate::ikecrypto::dh_pool::{self, DhPool};
 use crate::ikecrypto::{DhGroup, HashAlg, IkeCipher};
 use crate::pki::TrustStore;
 
@@ -135,6 +136,9 @@ pub struct GatewayPolicy {
     pub nat_keepalive: Option<u32>,
     /// Half-open phase 1 exchanges allowed at once.
     pub admission_limit: usize,
+    /// Where the exchanges take their Diffie-Hellman key pairs (every [`MainModeConfig`]
+    /// here holds it); its targets are [`GatewayPolicy::dh_targets`].
+    pub dh_pool: Arc<DhPool>,
 }
 
 /// Half-open phase 1 SAs allowed when `crypto call admission limit` is not set: enough for
@@ -225,8 +229,14 @@ fn any_selector(v6: bool) -> Selector {
 
 impl GatewayPolicy {
     /// Builds the policy; loads the trustpoints (certificates, keys, CRL files) once per
-    /// local address. Errors name what is wrong.
+    /// local address. Errors name what is wrong. The exchanges take their key pairs from
+    /// the process's Diffie-Hellman pool.
     pub fn new(config: &IkeConfig) -> Result<GatewayPolicy, String> {
+        Self::with_dh_pool(config, dh_pool::process_pool())
+    }
+
+    /// [`GatewayPolicy::new`] with the exchanges taking their key pairs from `pool`.
+    pub fn with_dh_pool(config: &IkeConfig, pool: Arc<DhPool>) -> Result<GatewayPolicy, String> {
         let phase1 = config
             .policies
             .iter()
@@ -263,9 +273,11 @@ impl GatewayPolicy {
                 };
                 let creds: Arc<GatewayCredentials> = Arc::new(creds);
                 credentials.insert(addr, creds.clone());
-                let first_contact = MainModeConfig::new(phase1.clone(), creds.clone());
+                let mut first_contact = MainModeConfig::new(phase1.clone(), creds.clone());
+                first_contact.dh_pool = pool.clone();
                 let mut again = MainModeConfig::new(phase1.clone(), creds);
                 again.initial_contact = false;
+                again.dh_pool = pool.clone();
                 main_mode.insert(
                     addr,
                     LocalIke {
@@ -416,7 +428,45 @@ impl GatewayPolicy {
                 .call_admission_limit
                 .map(|l| l as usize)
                 .unwrap_or(DEFAULT_ADMISSION_LIMIT),
+            dh_pool: pool,
         })
+    }
+
+    /// The Diffie-Hellman key pairs to keep precomputed, per group: `dh_precompute` (by
+    /// default [`dh_pool::DEFAULT_PER_USE`]) for each use a tunnel makes of the group — one
+    /// if an isakmp policy has it (Main Mode, on an address that carries a crypto map), one
+    /// more if a crypto map or dynamic map entry has it for PFS. So a burst of that many
+    /// tunnels finds every key pair it needs made (two per tunnel with MODP-2048 in both
+    /// phases, the load).
+    pub fn dh_targets(&self) -> Vec<(DhGroup, usize)> {
+        let per_use = self
+            .config
+            .isakmp
+            .dh_precompute
+            .map_or(dh_pool::DEFAULT_PER_USE, |n| n as usize);
+        let mut uses: BTreeMap<u16, (DhGroup, usize)> = BTreeMap::new();
+        let mut count = |groups: BTreeSet<u16>| {
+            for id in groups {
+                if let Some(g) = DhGroup::from_id(id) {
+                    uses.entry(id).or_insert((g, 0)).1 += 1;
+                }
+            }
+        };
+        if !self.main_mode.is_empty() {
+            count(self.phase1.iter().map(|p| p.group.id()).collect());
+        }
+        let pfs = self
+            .statics
+            .iter()
+            .flat_map(|e| e.proposals.iter())
+            .chain(self.dynamics.iter().map(|d| &d.policy))
+            .filter_map(|p| p.pfs.map(|g| g.id()))
+            .collect();
+        count(pfs);
+        uses.into_values()
+            .filter(|_| per_use > 0)
+            .map(|(g, n)| (g, n * per_use))
+            .collect()
     }
 
     /// Renumbers the crypto map entries ([`sa_ids::assign`]): those in `keep` get that SA

@@ -58,7 +58,7 @@ impl<L: Link> Daemon<L> {
     /// per change. Err only when the configuration cannot be turned into a policy (a
     /// trustpoint file that cannot be read, say): nothing was changed then.
     pub fn apply_config(&mut self, config: &IkeConfig) -> Result<Vec<String>, String> {
-        let mut new = GatewayPolicy::new(config)?;
+        let mut new = GatewayPolicy::with_dh_pool(config, self.policy.dh_pool.clone())?;
         let mut report = restart_needed(&self.policy, &new);
 
         // entry by entry, old against new
@@ -284,6 +284,12 @@ impl<L: Link> Daemon<L> {
             report.push(
                 "isakmp policies changed: they apply to ISAKMP SAs negotiated from now on".into(),
             );
+        }
+        let dh_targets = self.policy.dh_targets();
+        if old.dh_targets() != dh_targets {
+            // groups no longer used lose their precomputed key pairs; new ones are made
+            // when the machine is idle
+            self.policy.dh_pool.set_targets(&dh_targets);
         }
 
         // ISAKMP SAs with peers that have nothing left here

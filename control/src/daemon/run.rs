@@ -236,6 +236,18 @@ impl<L: Link> Daemon<L> {
     }
 }
 
+/// `group 14: 2048, group 2: 1024` (or `none`), for the log.
+fn dh_targets_text(targets: &[(crate::ikecrypto::DhGroup, usize)]) -> String {
+    if targets.is_empty() {
+        return "none".into();
+    }
+    targets
+        .iter()
+        .map(|(g, n)| format!("{g}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs `ipsec-control --config FILE` until a signal.
 pub fn run(config_path: &Path) -> Result<(), String> {
     let config = IkeConfig::load(config_path).map_err(|e| e.to_string())?;
@@ -250,6 +262,14 @@ pub fn run(config_path: &Path) -> Result<(), String> {
         policy.statics.len(),
         policy.dynamics.len(),
         policy.main_mode.keys().collect::<Vec<_>>()
+    );
+    // Diffie-Hellman key pairs are made from now on whenever a CPU is idle, also while the
+    // dataplane is awaited
+    policy.dh_pool.set_targets(&policy.dh_targets());
+    policy.dh_pool.start_refill();
+    log::info!(
+        "%CRYPTO-6-DH_PRECOMPUTE: precomputing Diffie-Hellman key pairs at idle priority: {}",
+        dh_targets_text(&policy.dh_targets())
     );
     let Some(link) = connect(&channel, || {}) else {
         return Ok(());

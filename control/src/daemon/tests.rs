@@ -988,3 +988,56 @@ fn a_hub_steps_many_main_modes_at_once_with_the_same_outcome() {
         assert_pair_matches(&hub.link, id, &s.link);
     }
 }
+
+#[test]
+fn exchanges_take_their_key_pairs_from_the_pool() {
+    use crate::ikecrypto::{DhGroup, DhPool};
+    use std::sync::Arc;
+    let with_pfs = |m: String| m.replace("match_address", "pfs = \"group2\"\nmatch_address");
+    let make = |cfg: IkeConfig, pool: &Arc<DhPool>| {
+        Daemon::new(
+            Sad::default(),
+            GatewayPolicy::with_dh_pool(&cfg, pool.clone()).unwrap(),
+        )
+    };
+    let (pool_a, pool_b) = (Arc::new(DhPool::new()), Arc::new(DhPool::new()));
+    let spoke_map = with_pfs(static_map(HUB, "10.1.0.0/24", "10.2.0.0/24", 3600));
+    let hub_map = with_pfs(static_map(SPOKE, "10.2.0.0/24", "10.1.0.0/24", 3600));
+    let mut a = make(
+        config(SPOKE, "10.1.0.1/24", &spoke_map, "dh_precompute = 3"),
+        &pool_a,
+    );
+    let mut b = make(
+        config(HUB, "10.2.0.1/24", &hub_map, "dh_precompute = 3"),
+        &pool_b,
+    );
+    // group 2 serves Main Mode and PFS: two uses of 3
+    assert_eq!(b.policy.dh_targets(), vec![(DhGroup::Modp1024, 6)]);
+    assert_eq!(pool_b.stats()[0].target, 6, "Daemon::new sets the targets");
+    assert_eq!(pool_b.fill(2).unwrap(), 6);
+    // the spoke's pool is left empty: it makes its key pairs during the exchanges
+    let now = Instant::now();
+    let sa_id = bring_up(&mut a, &mut b, now);
+    assert_pair_matches(&a.link, sa_id, &b.link);
+    assert_pair_matches(&b.link, b.policy.statics[0].sa_id, &a.link);
+    let child = b.children.by_spi.values().next().unwrap();
+    assert_eq!(child.sa.pfs, Some(DhGroup::Modp1024));
+    // one key pair for Main Mode and one for PFS on each side
+    let hub = pool_b.stats()[0];
+    assert_eq!((hub.taken, hub.on_demand, hub.ready), (2, 0, 4));
+    let spoke = pool_a.stats()[0];
+    assert_eq!((spoke.taken, spoke.on_demand, spoke.ready), (0, 2, 0));
+}
+
+#[test]
+fn dh_targets_follow_the_groups_in_use() {
+    // default: 1024 per use; group 2 in Main Mode only (no PFS)
+    let a = spoke(1);
+    assert_eq!(
+        a.policy.dh_targets(),
+        vec![(crate::ikecrypto::DhGroup::Modp1024, 1024)]
+    );
+    // none
+    let hub = hub("dh_precompute = 0");
+    assert!(hub.policy.dh_targets().is_empty());
+}

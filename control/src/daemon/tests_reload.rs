@@ -219,3 +219,42 @@ fn a_reconnect_installs_only_what_the_dataplane_lost() {
     assert_eq!(a.link.outbound[&sa_id], out);
     assert_eq!((a.link.inbound.len(), a.link.outbound.len()), (1, 1));
 }
+
+#[test]
+fn reload_sets_the_dh_pool_to_the_groups_now_in_use() {
+    use crate::ikecrypto::{DhGroup, DhPool};
+    use std::sync::Arc;
+    let pool = Arc::new(DhPool::new());
+    let cfg = |pfs: &str, extra: &str| {
+        let mut maps = format!("[access_list]\n{}", acl(110, "10.1.1.0/24", "10.2.1.0/24"));
+        maps += &entry(10, HUB, 110).replace("match_address", &format!("{pfs}match_address"));
+        config(SPOKE, "10.1.0.1/16", &maps, extra)
+    };
+    let mut a = Daemon::new(
+        Sad::default(),
+        super::policy::GatewayPolicy::with_dh_pool(&cfg("", "dh_precompute = 4"), pool.clone())
+            .unwrap(),
+    );
+    let targets = |p: &DhPool| {
+        p.stats()
+            .iter()
+            .filter(|s| s.target > 0)
+            .map(|s| (s.group, s.target))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(targets(&pool), vec![(DhGroup::Modp1024, 4)]);
+    pool.fill(1).unwrap();
+    // PFS group 5 added: a second group, from the same pool
+    a.apply_config(&cfg("pfs = \"group5\"\n", "dh_precompute = 4"))
+        .unwrap();
+    assert!(Arc::ptr_eq(&a.policy.dh_pool, &pool));
+    assert_eq!(
+        targets(&pool),
+        vec![(DhGroup::Modp1024, 4), (DhGroup::Modp1536, 4)]
+    );
+    assert_eq!(pool.stats()[0].ready, 4, "group 2's key pairs stay");
+    // precomputation off: the key pairs made are dropped
+    a.apply_config(&cfg("", "dh_precompute = 0")).unwrap();
+    assert!(targets(&pool).is_empty());
+    assert!(pool.stats().iter().all(|s| s.ready == 0));
+}

@@ -32,8 +32,8 @@ use openssl::x509::{X509NameRef, X509Ref, X509};
 use crate::config::IsakmpPolicy;
 use crate::ctl::command::SaSelector;
 use crate::ctl::view::{
-    CertificateView, CrlView, CryptoMapView, EngineConnectionView, EngineView, EspSaView,
-    IdentView, IpsecSaView, IsakmpPolicyView, IsakmpSaView, LcoreStatsView, RevokedView,
+    CertificateView, CrlView, CryptoMapView, DhKeyPairsView, EngineConnectionView, EngineView,
+    EspSaView, IdentView, IpsecSaView, IsakmpPolicyView, IsakmpSaView, LcoreStatsView, RevokedView,
     TransformSetView, TrustpointView,
 };
 use crate::ctl::CtlBackend;
@@ -1015,6 +1015,23 @@ impl<L: Link> CtlBackend for Daemon<L> {
 
     fn lcore_stats(&mut self) -> Result<Vec<LcoreStatsView>, String> {
         Ok(self.sa_counters()?.1)
+    }
+
+    fn dh_key_pairs(&mut self) -> Result<Vec<DhKeyPairsView>, String> {
+        Ok(self
+            .policy
+            .dh_pool
+            .stats()
+            .into_iter()
+            .map(|s| DhKeyPairsView {
+                group: s.group.id(),
+                target: s.target as u64,
+                ready: s.ready as u64,
+                precomputed: s.precomputed,
+                taken: s.taken,
+                on_demand: s.on_demand,
+            })
+            .collect())
     }
 
     fn certificates(&mut self) -> Result<Vec<CertificateView>, String> {

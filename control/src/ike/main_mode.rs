@@ -62,6 +62,7 @@ use zeroize::Zeroizing;
 use super::auth::{AuthError, Credentials, IdentityPayload, PeerIdentity};
 use super::proposal::{self, AuthMethod, Phase1Policy};
 use super::Error;
+use crate::ikecrypto::dh_pool::{self, DhPool};
 use crate::ikecrypto::keys::{self, AuthInputs, Phase1Keys};
 use crate::ikecrypto::{DhGroup, DhPrivate, HashAlg, IvChain};
 use crate::isakmp::cert::{self, CertEncoding};
@@ -104,10 +105,14 @@ pub struct MainModeConfig {
     pub dpd: bool,
     /// Send INITIAL-CONTACT in MM5 (as IOS does).
     pub initial_contact: bool,
+    /// Where our Diffie-Hellman key pairs come from, in Main Mode and (through the
+    /// [`Phase1Sa`]) for Quick Mode PFS: precomputed when the pool has them.
+    pub dh_pool: Arc<DhPool>,
 }
 
 impl MainModeConfig {
-    /// Policies and credentials, with NAT-T, DPD and INITIAL-CONTACT on.
+    /// Policies and credentials, with NAT-T, DPD and INITIAL-CONTACT on, and the process's
+    /// Diffie-Hellman pool ([`dh_pool::process_pool`]).
     pub fn new(policies: Vec<Phase1Policy>, credentials: Arc<dyn Credentials>) -> Self {
         MainModeConfig {
             policies,
@@ -115,6 +120,7 @@ impl MainModeConfig {
             nat_traversal: true,
             dpd: true,
             initial_contact: true,
+            dh_pool: dh_pool::process_pool(),
         }
     }
 }
@@ -126,6 +132,7 @@ impl fmt::Debug for MainModeConfig {
             .field("nat_traversal", &self.nat_traversal)
             .field("dpd", &self.dpd)
             .field("initial_contact", &self.initial_contact)
+            .field("dh_pool", &self.dh_pool)
             .finish_non_exhaustive()
     }
 }
@@ -166,10 +173,12 @@ impl Seeds {
             None => random(NONCE_LEN),
         }
     }
-    fn dh(&self, group: DhGroup) -> Result<DhPrivate, String> {
+    /// The seeded private value, or a key pair from `pool` (made on the spot if it has none
+    /// ready).
+    fn dh(&self, group: DhGroup, pool: &DhPool) -> Result<DhPrivate, String> {
         match &self.dh_private {
             Some(x) => DhPrivate::from_private(group, x),
-            None => DhPrivate::generate(group).map(|(d, _)| d),
+            None => pool.take(group),
         }
         .map_err(|e| format!("Diffie-Hellman {group}: {e}"))
     }
@@ -1130,7 +1139,10 @@ impl MmI1Sent {
             None
         };
         let cky_r = h.responder_cookie;
-        let dh = self.seeds.dh(policy.group).map_err(|e| c.local_err(e))?;
+        let dh = self
+            .seeds
+            .dh(policy.group, &c.cfg.dh_pool)
+            .map_err(|e| c.local_err(e))?;
         let ni = self.seeds.nonce().map_err(|e| c.local_err(e))?;
         let mut payloads = vec![
             Payload::KeyExchange(ke::Repr {
@@ -1403,6 +1415,7 @@ impl MmI5Sent {
                 state_change("IKE_I_MM6", "IKE_P1_COMPLETE");
                 let c = self.core;
                 let sa = Phase1Sa {
+                    dh_pool: c.cfg.dh_pool.clone(),
                     role: Role::Initiator,
                     cookie_i: c.cky_i,
                     cookie_r: c.cky_r,
@@ -1685,7 +1698,10 @@ impl MmR2Sent {
             )));
         }
         log::debug!("ISAKMP:(0): processing KE payload. message ID = 0");
-        let dh = self.seeds.dh(p.group).map_err(|e| c.local_err(e))?;
+        let dh = self
+            .seeds
+            .dh(p.group, &c.cfg.dh_pool)
+            .map_err(|e| c.local_err(e))?;
         let g_xy = dh
             .shared_secret(g_xi)
             .map_err(|e| c.malformed(format_args!("KE payload: {e}")))?;
@@ -1792,6 +1808,7 @@ impl MmR4Sent {
                 state_change("IKE_R_MM5", "IKE_P1_COMPLETE");
                 let c = self.core;
                 let sa = Phase1Sa {
+                    dh_pool: c.cfg.dh_pool.clone(),
                     role: Role::Responder,
                     cookie_i: c.cky_i,
                     cookie_r: c.cky_r,
@@ -1906,6 +1923,9 @@ pub struct Phase1Sa {
     pub lifetime: Duration,
     /// Responder: MM5 and our MM6, to answer a retransmitted MM5.
     retransmit: Option<Exchanged>,
+    /// Where Quick Mode under this SA takes its PFS key pairs (the Main Mode
+    /// configuration's pool).
+    pub dh_pool: Arc<DhPool>,
 }
 
 impl Phase1Sa {

@@ -332,9 +332,14 @@ impl QuickModeInitiator {
         ];
         let dh = match policy.pfs {
             Some(g) => {
-                let (d, public) = DhPrivate::generate(g)
+                // precomputed if the phase 1 SA's pool has one ready
+                let d = sa
+                    .dh_pool
+                    .take(g)
                     .map_err(|e| fail(local_err(sa, format_args!("PFS {g}: {e}"))))?;
-                rest.push(Payload::KeyExchange(ke::Repr { data: public }));
+                rest.push(Payload::KeyExchange(ke::Repr {
+                    data: d.public_value().to_vec(),
+                }));
                 Some(d)
             }
             None => None,
@@ -826,8 +831,11 @@ impl QuickModeResponder {
                     ));
                 }
                 log::debug!("ISAKMP:(0): processing KE payload. message ID = {mid}");
-                let (d, public) = DhPrivate::generate(g)
+                let d = sa
+                    .dh_pool
+                    .take(g)
                     .map_err(|e| (local_err(sa, format_args!("PFS {g}: {e}")), None))?;
+                let public = d.public_value().to_vec();
                 let s = d
                     .shared_secret(ke)
                     .map_err(|e| (protected::malformed(peer, format_args!("KE: {e}")), None))?;

@@ -2,10 +2,15 @@
 //! HMAC version of the negotiated hash algorithm is used as the pseudo-random function";
 //! hash algorithm attribute values from RFC 2409 Appendix A and the IANA IPsec registry:
 //! MD5 1, SHA 2, SHA2-256 4, SHA2-384 5).
+//!
+//! The hashes and HMACs are RustCrypto's (`md-5`, `sha1`, `sha2`, `hmac`, the crates the
+//! dataplane's `rustcrypto` backend uses): a phase 1 and its Quick Mode compute a few dozen
+//! short HMACs, and OpenSSL 3 made each one a MAC key object and a provider lookup, about
+//! as much CPU as the RSA signature of the exchange (issue 5, "IKE setup rate").
 
-use openssl::hash::{Hasher, MessageDigest};
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
+use digest::{Digest, FixedOutputReset, KeyInit, Mac};
+use hmac::Hmac;
+use openssl::hash::MessageDigest;
 
 /// The Phase 1 hash algorithm (ISAKMP attribute 2, "Hash Algorithm").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,14 +98,19 @@ impl HashAlg {
 
     /// The plain hash of the concatenation of `parts`.
     pub fn hash_parts(self, parts: &[&[u8]]) -> Vec<u8> {
-        let run = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
-            let mut h = Hasher::new(self.message_digest())?;
+        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+            let mut h = D::new();
             for p in parts {
-                h.update(p)?;
+                h.update(p);
             }
-            Ok(h.finish()?.to_vec())
-        };
-        run().unwrap_or_else(|e| panic!("OpenSSL {self:?} digest failed: {e}"))
+            h.finalize().to_vec()
+        }
+        match self {
+            HashAlg::Md5 => run::<md5::Md5>(parts),
+            HashAlg::Sha1 => run::<sha1::Sha1>(parts),
+            HashAlg::Sha256 => run::<sha2::Sha256>(parts),
+            HashAlg::Sha384 => run::<sha2::Sha384>(parts),
+        }
     }
 
     /// `prf(key, data)`: HMAC with this hash.
@@ -112,24 +122,44 @@ impl HashAlg {
     }
 
     /// `prf(key, part0 | part1 | ...)` without building the concatenation (so secrets such as
-    /// g^xy are not copied into temporary buffers).
-    ///
-    /// Panics only if OpenSSL cannot compute an HMAC at all (allocation failure or a build
-    /// without the digest); the tests exercise all four digests.
+    /// g^xy are not copied into temporary buffers). The keyed HMAC state is wiped afterwards.
     pub fn prf_parts(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        // HMAC zero-pads the key to the hash block size, so an empty key is the same key as
-        // one zero byte; OpenSSL 3 refuses a zero-length MAC key, hence the substitution.
-        let key = if key.is_empty() { &[0u8][..] } else { key };
-        let run = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
-            let pkey = PKey::hmac(key)?;
-            let mut signer = Signer::new(self.message_digest(), &pkey)?;
-            for p in parts {
-                signer.update(p)?;
-            }
-            signer.sign_to_vec()
-        };
-        run().unwrap_or_else(|e| panic!("OpenSSL HMAC-{self:?} failed: {e}"))
+        match self {
+            HashAlg::Md5 => hmac_parts::<Hmac<md5::Md5>>(key, parts),
+            HashAlg::Sha1 => hmac_parts::<Hmac<sha1::Sha1>>(key, parts),
+            HashAlg::Sha256 => hmac_parts::<Hmac<sha2::Sha256>>(key, parts),
+            HashAlg::Sha384 => hmac_parts::<Hmac<sha2::Sha384>>(key, parts),
+        }
     }
+}
+
+/// An HMAC state keyed with a PRF key, wiped on drop: it holds the digest states after the
+/// key's inner and outer pads, which stand for the key.
+///
+/// `Hmac<D>` (hmac 0.12 over md-5, sha1 and sha2 0.10) is a flat struct of integer arrays
+/// and counters, with no heap pointer and no `Drop` of its own, and the crates offer no way
+/// to wipe it (the dataplane's `rustcrypto` backend does the same for its SAs' HMACs).
+struct KeyedHmac<M>(M);
+
+impl<M> Drop for KeyedHmac<M> {
+    fn drop(&mut self) {
+        // SAFETY: `M` is only ever `Hmac<Md5>`, `Hmac<Sha1>`, `Hmac<Sha256>` or
+        // `Hmac<Sha384>` (`HashAlg::prf_parts` is the only caller of `hmac_parts`): flat
+        // structs of integer arrays and integers (no references, no heap data, no Drop impl),
+        // for which all-zero bytes are a valid value. The pointer comes from `&mut self.0`,
+        // so it is valid and aligned, and the value is not read again after this point.
+        unsafe { zeroize::zeroize_flat_type(&mut self.0 as *mut M) }
+    }
+}
+
+/// HMAC of the concatenation of `parts` under `key` (any length: HMAC hashes a key longer
+/// than the block and zero-pads a shorter one, an empty one included).
+fn hmac_parts<M: Mac + KeyInit + FixedOutputReset>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut m = KeyedHmac(<M as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"));
+    for p in parts {
+        Mac::update(&mut m.0, p);
+    }
+    m.0.finalize_reset().into_bytes().to_vec()
 }
 
 /// `prf(key, data)` with the negotiated hash (free-function form of [`HashAlg::prf`]).

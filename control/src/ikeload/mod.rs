@@ -25,7 +25,9 @@ pub mod sink;
 pub mod spoke;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
+
+use openssl::pkey::{PKey, Private};
 
 use dataplane::crypto::{Encryption, Integrity, Transform};
 use dataplane::esp::{Lifetime, Mode, Prefix, Selector};
@@ -90,23 +92,96 @@ pub fn phase2_policy(n: usize, responder_lan: Prefix) -> Phase2Policy {
     p
 }
 
+/// Makes the Diffie-Hellman key pairs `count` spokes will use (one for Main Mode, one for
+/// PFS) ahead of the run, on `threads` threads, in the process's pool that the spokes'
+/// exchanges take from; returns how many were made.
+pub fn precompute(count: usize, threads: usize) -> Result<usize, String> {
+    let mut targets: Vec<(DhGroup, usize)> = vec![(phase1_policy().group, count)];
+    let any = Prefix {
+        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        len: 0,
+    };
+    if let Some(g) = phase2_policy(1, any).pfs {
+        match targets.iter_mut().find(|(t, _)| *t == g) {
+            Some((_, n)) => *n += count,
+            None => targets.push((g, count)),
+        }
+    }
+    let pool = crate::ikecrypto::dh_pool::process_pool();
+    pool.set_targets(&targets);
+    pool.fill(threads)
+        .map_err(|e| format!("precomputing Diffie-Hellman key pairs: {e}"))
+}
+
+/// Signs once with every key from two threads alive at the same time, on `threads` pairs
+/// of threads, so that the set-up OpenSSL does at an RSA key's first signature (the
+/// Montgomery constants of p, q and n; the blinding values, a modular inverse) is done now,
+/// before the timed start, rather than in a spoke's Main Mode. OpenSSL keeps one blinding
+/// for the thread that made it and another for all other threads (the load's workers),
+/// hence the two signers, whose thread ids differ because both are alive.
+pub fn warm_up_rsa(keys: &[PKey<Private>], threads: usize) -> Result<(), String> {
+    let pairs = threads.clamp(1, keys.len().max(1));
+    let chunk = keys.len().div_ceil(pairs).max(1);
+    let first_done = Barrier::new(2 * pairs);
+    let all_done = Barrier::new(2 * pairs);
+    // what the signatures sign does not matter: a SHA-1 sized HASH_I
+    let hash = [0x5au8; 20];
+    let sign_all = |part: &[PKey<Private>]| -> Result<(), String> {
+        for k in part {
+            crate::pki::sign_hash(k, &hash).map_err(|e| format!("RSA key warm-up: {e}"))?;
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for second in [false, true] {
+            for part in keys
+                .chunks(chunk)
+                .chain(std::iter::repeat(&[][..]))
+                .take(pairs)
+            {
+                let (first_done, all_done, sign_all) = (&first_done, &all_done, &sign_all);
+                handles.push(scope.spawn(move || {
+                    if second {
+                        first_done.wait();
+                    }
+                    let r = sign_all(part);
+                    if !second {
+                        first_done.wait();
+                    }
+                    all_done.wait();
+                    r
+                }));
+            }
+        }
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("an RSA warm-up thread panicked"))
+    })
+}
+
 /// Spokes 1..=count from the PKI directory (their certificates must exist: see
 /// [`LabPki::ensure_spokes`]): credentials (own certificate and key, the CA to check the
-/// responder's certificate, no revocation check), policies and addresses.
+/// responder's certificate, no revocation check), policies and addresses; the keys warmed
+/// up ([`warm_up_rsa`]) on `threads` pairs of threads.
 pub fn spokes(
     pki: &LabPki,
     count: usize,
     first_address: Ipv4Addr,
     responder_lan: Prefix,
     sink: Ipv4Addr,
+    threads: usize,
 ) -> Result<Vec<SpokeSetup>, String> {
     if count == 0 || count > MAX_SPOKES {
         return Err(format!("the number of spokes must be 1..={MAX_SPOKES}"));
     }
     let ca = pki.ca()?;
-    (1..=count)
+    let mut keys = Vec::with_capacity(count);
+    let setups = (1..=count)
         .map(|n| {
             let own = pki.spoke(n)?;
+            // the same key object: what the trustpoint signs with later
+            keys.push(own.key.clone());
             let address = Ipv4Addr::from(u32::from(first_address) + (n - 1) as u32);
             let tp = Trustpoint::new(
                 "IKELOAD",
@@ -132,5 +207,7 @@ pub fn spokes(
                 sink,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    warm_up_rsa(&keys, threads)?;
+    Ok(setups)
 }

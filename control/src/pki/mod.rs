@@ -7,6 +7,8 @@
 //! - [`verify`]: chain building and validation (signatures, validity against a given clock,
 //!   basic constraints, key usage) and the [`CertError`] reasons, with the IOS-style
 //!   `%CRYPTO-5-IKMP_INVAL_CERT` log line;
+//! - [`chain_cache`]: chains already verified, so that the same certificates are parsed and
+//!   checked once (revocation is checked every time);
 //! - [`crl`]: the [`CrlCache`] (CRLs from files or fetched over HTTP from the distribution
 //!   point, cached until nextUpdate, refreshed before it and on demand) and the revocation
 //!   check per `revocation-check` mode;
@@ -16,6 +18,7 @@
 //!
 //! Private keys are never logged nor shown by `Debug`.
 
+pub mod chain_cache;
 pub mod crl;
 pub mod identity;
 pub mod sign;

@@ -20,6 +20,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
 use openssl::x509::{X509Crl, X509Extension, X509Name, X509};
 
+use super::chain_cache::{ChainCache, ChainCacheStats};
 use super::crl::CrlCache;
 use super::*;
 use crate::config::IdentityMode;
@@ -1309,4 +1310,104 @@ fn own_identity_falls_back_to_the_fqdn() {
     let dn = own_identity(&p.spoke.1, IdentityMode::Dn, a("198.51.100.7"), "x");
     assert_eq!(dn, IdentityClaim::Dn(subject_der(&p.spoke.1)));
     assert_eq!(dn.to_string(), "CN=spoke1,O=example,C=US");
+}
+
+// --- verified chains remembered --------------------------------------------------------------
+
+fn cached_store(cas: &[&X509], mode: RevocationCheck, cache: &Arc<ChainCache>) -> TrustStore {
+    TrustStore::with_chain_cache(vec![hub_tp(cas, mode)], cache.clone()).unwrap()
+}
+
+#[test]
+fn a_chain_is_checked_once_and_revocation_every_time() {
+    let p = pki();
+    let cache = Arc::new(ChainCache::new(16));
+    let s = cached_store(&[&p.root.1, &p.sub.1], RevocationCheck::CrlNone, &cache);
+    // no CRL held: the revoked certificate passes (crl none), and its chain is remembered
+    let v = verify(&s, &[&p.revoked]).unwrap();
+    assert_eq!(v.revocation, RevocationStatus::Unavailable);
+    assert_eq!(
+        cache.stats(),
+        ChainCacheStats {
+            entries: 1,
+            hits: 0,
+            misses: 1
+        }
+    );
+    let again = verify(&s, &[&p.revoked]).unwrap();
+    assert_eq!(again.cert.to_der().unwrap(), p.revoked.to_der().unwrap());
+    assert_eq!(again.chain.len(), v.chain.len());
+    assert_eq!(cache.stats().hits, 1);
+    // the CRL arrives: the remembered chain is still checked against it
+    s.crls()
+        .insert(sub_crl_der(), CrlSource::File(sub_crl().1.clone()))
+        .unwrap();
+    let e = verify(&s, &[&p.revoked]).unwrap_err();
+    assert!(matches!(e, CertError::Revoked { .. }), "{e}");
+    assert_eq!(cache.stats().hits, 2, "the chain came from the cache");
+    let ok = verify(&s, &[&p.spoke.1]).unwrap();
+    assert_eq!(ok.revocation, RevocationStatus::Checked);
+}
+
+#[test]
+fn a_remembered_chain_serves_only_its_cas_and_its_validity() {
+    let p = pki();
+    let cache = Arc::new(ChainCache::new(16));
+    let s = cached_store(&[&p.root.1], RevocationCheck::None, &cache);
+    let t = now();
+    s.verify_peer(&der(&[&p.hub.1]), at(t)).unwrap();
+    s.verify_peer(&der(&[&p.hub.1]), at(t + 29 * DAY)).unwrap();
+    assert_eq!(cache.stats().hits, 1);
+    // past the end-entity certificate's notAfter: checked again, and refused
+    let e = s
+        .verify_peer(&der(&[&p.hub.1]), at(t + 31 * DAY))
+        .unwrap_err();
+    assert!(matches!(e, CertError::Expired { .. }), "{e}");
+    let e = s
+        .verify_peer(&der(&[&p.hub.1]), at(t - 2 * DAY))
+        .unwrap_err();
+    assert!(matches!(e, CertError::NotYetValid { .. }), "{e}");
+    assert_eq!(cache.stats().hits, 1);
+    // another store with the same CAs finds it; one with other CAs does not, and refuses
+    let same = cached_store(&[&p.root.1], RevocationCheck::None, &cache);
+    verify(&same, &[&p.hub.1]).unwrap();
+    assert_eq!(cache.stats().hits, 2);
+    let other_tp = Trustpoint::new(
+        "other",
+        vec![p.other_root.1.clone()],
+        p.other.1.clone(),
+        p.other.0.clone(),
+        RevocationCheck::None,
+    )
+    .unwrap();
+    let other = TrustStore::with_chain_cache(vec![other_tp], cache.clone()).unwrap();
+    let e = verify(&other, &[&p.hub.1]).unwrap_err();
+    assert!(matches!(e, CertError::UnknownCa { .. }), "{e}");
+    assert_eq!(cache.stats().hits, 2);
+    // refusals are not remembered; a different chain is a different entry
+    assert!(verify(&s, &[&p.unknown]).is_err());
+    assert!(verify(&s, &[&p.unknown]).is_err());
+    let entries = cache.stats().entries;
+    verify(&s, &[&p.ios]).unwrap();
+    assert_eq!(cache.stats().entries, entries + 1);
+}
+
+#[test]
+fn the_cache_is_bounded_oldest_out() {
+    let p = pki();
+    let cache = Arc::new(ChainCache::new(2));
+    let s = cached_store(&[&p.root.1], RevocationCheck::None, &cache);
+    for c in [&p.hub.1, &p.ios, &p.no_dsig] {
+        let _ = verify(&s, &[c]);
+    }
+    // no_dsig fails its key usage: not kept; hub and ios are
+    assert_eq!(cache.stats().entries, 2);
+    let other = make(&Spec::ee("third"), &p.ee, Some((&p.root.1, &p.root.0)));
+    verify(&s, &[&other]).unwrap();
+    assert_eq!(cache.stats().entries, 2);
+    let hits = cache.stats().hits;
+    verify(&s, &[&p.ios]).unwrap();
+    assert_eq!(cache.stats().hits, hits + 1, "the newer one stays");
+    verify(&s, &[&p.hub.1]).unwrap();
+    assert_eq!(cache.stats().hits, hits + 1, "the oldest one left");
 }

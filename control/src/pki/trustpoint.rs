@@ -16,12 +16,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::{X509Ref, X509};
 
+use super::chain_cache::{self, CaFingerprint, ChainCache};
 use super::crl::{CertStatus, CrlCache, CrlError, RevocationStatus};
 use super::identity::{check_identity, IdentityClaim};
 use super::verify::{self_issued, serial_hex, verify_chain, CertError, VerifiedPeer};
@@ -282,6 +283,11 @@ pub struct TrustStore {
     anchors: Vec<X509>,
     intermediates: Vec<X509>,
     crls: Mutex<CrlCache>,
+    /// The anchors' and intermediates' fingerprint: this store's part of a chain's key in
+    /// `chains`.
+    cas: CaFingerprint,
+    /// Peer chains already verified (by this store or one with the same CAs).
+    chains: Arc<ChainCache>,
 }
 
 impl fmt::Debug for TrustStore {
@@ -293,9 +299,19 @@ impl fmt::Debug for TrustStore {
 }
 
 impl TrustStore {
-    /// A store over trustpoints, in order of preference; reads their CRL files.
+    /// A store over trustpoints, in order of preference; reads their CRL files. Verified
+    /// peer chains are remembered in the process's cache ([`chain_cache::process_cache`]).
     pub fn new(trustpoints: Vec<Trustpoint>) -> Result<TrustStore, PkiError> {
+        Self::with_chain_cache(trustpoints, chain_cache::process_cache())
+    }
+
+    /// [`TrustStore::new`] remembering verified chains in `chains`.
+    pub fn with_chain_cache(
+        trustpoints: Vec<Trustpoint>,
+        chains: Arc<ChainCache>,
+    ) -> Result<TrustStore, PkiError> {
         let (anchors, intermediates) = split_cas(trustpoints.iter().flat_map(|t| &t.ca_certs));
+        let cas = chain_cache::ca_fingerprint(anchors.iter().chain(&intermediates));
         let mut crls = CrlCache::new();
         for tp in &trustpoints {
             if let Some(f) = &tp.crl_file {
@@ -310,7 +326,14 @@ impl TrustStore {
             anchors,
             intermediates,
             crls: Mutex::new(crls),
+            cas,
+            chains,
         })
+    }
+
+    /// What the cache of verified chains this store uses did so far.
+    pub fn chain_cache_stats(&self) -> chain_cache::ChainCacheStats {
+        self.chains.stats()
     }
 
     /// Loads every configured trustpoint (in the order given) and builds the store.
@@ -391,22 +414,34 @@ impl TrustStore {
     /// certificate below the trust anchor is checked against its issuer's CRL: the
     /// end-entity certificate always, a subordinate CA when its CRL is held or it names a
     /// distribution point. With `crl`, a certificate whose CRL cannot be had is refused.
+    /// The chain check of certificates seen before under the same CAs is remembered
+    /// ([`chain_cache`]); the revocation check is made on every call.
     pub fn verify_peer(
         &self,
         chain: &[Vec<u8>],
         now: SystemTime,
     ) -> Result<VerifiedPeer, CertError> {
-        let certs = chain
-            .iter()
-            .enumerate()
-            .map(|(i, der)| {
-                X509::from_der(der).map_err(|e| CertError::Malformed {
-                    reason: format!("certificate {} of {}: {e}", i + 1, chain.len()),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let now = unix_secs(now);
-        let path = verify_chain(&self.anchors, &self.intermediates, &certs, now, true)?;
+        // the same certificates under the same CAs, still all valid: checked already (the
+        // revocation check below is made every time)
+        let key = ChainCache::key(&self.cas, chain);
+        let path = match self.chains.get(&key, now) {
+            Some(path) => path,
+            None => {
+                let certs = chain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, der)| {
+                        X509::from_der(der).map_err(|e| CertError::Malformed {
+                            reason: format!("certificate {} of {}: {e}", i + 1, chain.len()),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let path = verify_chain(&self.anchors, &self.intermediates, &certs, now, true)?;
+                self.chains.insert(key, &path);
+                path
+            }
+        };
         let tp = self.trustpoint_of(&path).or(self.trustpoints.first());
         let (mode, url, tp_name) = match tp {
             Some(t) => (t.revocation, t.crl_url.as_deref(), t.name.clone()),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::ctl::view::{EngineConnectionView, EngineView, LcoreStatsView};
+use crate::ctl::view::{DhKeyPairsView, EngineConnectionView, EngineView, LcoreStatsView};
 
 /// IOS 12.2's column header of `show crypto engine connections active`.
 const CONNECTIONS_HEADER: &str =
@@ -90,8 +90,11 @@ pub fn render_configuration(e: &EngineView) -> String {
 
 /// `show crypto engine accelerator statistics`: per worker lcore, packets in and out,
 /// encapsulations and decapsulations, handoffs, average burst size, cycles per packet and
-/// drops by reason (our layout: IOS's is per hardware accelerator and has no equivalent).
-pub fn render_accelerator_statistics(lcores: &[LcoreStatsView]) -> String {
+/// drops by reason (our layout: IOS's is per hardware accelerator and has no equivalent);
+/// then, per group, ipsec-control's Diffie-Hellman key pairs: how many are ready, made
+/// ahead, taken from the pool and made during an exchange because none was ready (the
+/// public-key side of the engine, where IOS's accelerators count their DH operations).
+pub fn render_accelerator_statistics(lcores: &[LcoreStatsView], dh: &[DhKeyPairsView]) -> String {
     let mut out = String::new();
     for l in lcores {
         let drops: u64 = l.drops.values().sum();
@@ -131,6 +134,20 @@ pub fn render_accelerator_statistics(lcores: &[LcoreStatsView]) -> String {
             let _ = writeln!(out, "        {reason}: {n}");
         }
         out.push('\n');
+    }
+    for g in dh {
+        let ready = if g.target == 0 {
+            format!("{} (not precomputed)", g.ready)
+        } else {
+            format!("{} of {}", g.ready, g.target)
+        };
+        let _ = write!(
+            out,
+            "DH group {} key pairs (ipsec-control):\n\
+             \x20   ready: {}\n\
+             \x20   precomputed: {}, taken from the pool: {}, generated on demand: {}\n\n",
+            g.group, ready, g.precomputed, g.taken, g.on_demand
+        );
     }
     out
 }
@@ -183,7 +200,7 @@ mod tests {
 
     #[test]
     fn accelerator_statistics_layout() {
-        let text = render_accelerator_statistics(&testing::lcores());
+        let text = render_accelerator_statistics(&testing::lcores(), &testing::dh_key_pairs());
         assert_eq!(
             text,
             "lcore 1 (worker 0):
@@ -195,6 +212,14 @@ mod tests {
     drops: 3
         auth-failed: 1
         replay: 2
+
+DH group 14 key pairs (ipsec-control):
+    ready: 1536 of 2048
+    precomputed: 2560, taken from the pool: 1024, generated on demand: 3
+
+DH group 19 key pairs (ipsec-control):
+    ready: 0 (not precomputed)
+    precomputed: 0, taken from the pool: 0, generated on demand: 2
 
 "
         );
