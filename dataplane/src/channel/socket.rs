@@ -30,23 +30,54 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
 }
 
 /// Raises the socket's buffers so that one frame of up to [`MAX_FRAME`] (an SPD of many
-/// rules) fits, and a dump's pages have room to queue while the client reads (best effort:
-/// the kernel caps them at net.core.wmem_max/rmem_max). A SOCK_SEQPACKET datagram larger
-/// than the sender's buffer fails with EMSGSIZE.
+/// rules) fits, and a dump's pages have room to queue while the client reads. A
+/// SOCK_SEQPACKET datagram larger than the sender's buffer fails with EMSGSIZE, and a stock
+/// kernel caps SO_SNDBUF/SO_RCVBUF at net.core.wmem_max/rmem_max (208 KB: an SPD of some
+/// 5,000 rules), so the forcing variants come first: they ignore that cap for a process with
+/// CAP_NET_ADMIN, which both daemons have (they run as root). Without it, the capped size is
+/// what there is.
 fn raise_buffers(fd: &OwnedFd) {
     let size: libc::c_int = (MAX_FRAME + 4096) as libc::c_int;
-    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the stated size.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
+    for (forced, capped) in [
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+    ] {
+        let set = |opt: libc::c_int| {
+            // SAFETY: setsockopt with a valid fd and a pointer to a c_int of the stated size.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &size as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
         };
+        if set(forced) != 0 {
+            set(capped);
+        }
     }
+}
+
+/// The socket's send buffer as the kernel reports it (twice what was asked: it counts its
+/// own overhead), for tests.
+#[cfg(test)]
+pub(crate) fn send_buffer(fd: &impl AsRawFd) -> usize {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt with a valid fd, a c_int to write into and its length.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &mut v as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt SO_SNDBUF");
+    v as usize
 }
 
 fn seqpacket(nonblocking: bool) -> io::Result<OwnedFd> {
@@ -425,5 +456,31 @@ impl Client {
 
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    /// As root (CI, and how both daemons run) the buffers hold a whole MAX_FRAME frame
+    /// whatever net.core.wmem_max says: the kernel reports twice the forced size. Without
+    /// CAP_NET_ADMIN they are as large as the host's cap allows.
+    #[test]
+    fn socket_buffers_fit_the_largest_frame() {
+        let fd = seqpacket(false).expect("socket");
+        let got = send_buffer(&fd);
+        let asked = MAX_FRAME + 4096;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert!(got >= 2 * asked, "SO_SNDBUF {got}, want {}", 2 * asked);
+        } else {
+            let cap: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+                .expect("wmem_max")
+                .trim()
+                .parse()
+                .expect("a number");
+            assert!(got >= 2 * asked.min(cap), "SO_SNDBUF {got}, cap {cap}");
+        }
     }
 }
