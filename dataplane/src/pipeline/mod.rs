@@ -471,17 +471,7 @@ impl Pipeline {
                 ]);
                 Step::TransitEsp { spi }
             }
-            Kind::Transit => match role {
-                PortRole::Inside => match cx.policy.outbound(ip) {
-                    PolicyAction::Protect(sa) => match cx.sas.owner_of_sa(sa) {
-                        owner if owner != cx.me => Step::Done(Verdict::Handoff(owner)),
-                        _ => Step::Protect(sa),
-                    },
-                    PolicyAction::Bypass => Step::Done(Self::forward_frame(cx, pkt, ip)),
-                    PolicyAction::Discard => Step::Done(Verdict::Drop(DropReason::PolicyDiscard)),
-                },
-                PortRole::Outside => Step::Done(Self::from_outside(cx, pkt, ip)),
-            },
+            Kind::Transit => Self::transit(cx, role, pkt, ip),
         }
     }
 
@@ -528,21 +518,30 @@ impl Pipeline {
                         cx.counters.decaps.inc();
                         Self::forward_ip(cx, pkt, false)
                     }
-                    // someone else's ESP: ordinary transit
-                    Inbound::Unknown => Self::transit(cx, role, pkt, ip),
+                    // someone else's ESP: ordinary transit (its SA, if the SPD protects
+                    // it, was not prefetched: a rare case)
+                    Inbound::Unknown => match Self::transit(cx, role, pkt, ip) {
+                        Step::Protect(sa) => Self::protect(cx, pkt, ip, sa),
+                        Step::Done(v) => v,
+                        Step::Esp { .. } | Step::TransitEsp { .. } => {
+                            unreachable!("transit() decides on the SPD alone")
+                        }
+                    },
                 }
             }
             Step::Protect(sa) => Self::protect(cx, pkt, ip, sa),
         }
     }
 
-    /// A packet neither for us nor ESP of ours: the SPD decides.
+    /// A packet neither for us nor ESP of ours: the SPD decides. Only protection by an SA
+    /// this worker owns is left for later ([`Step::Protect`]).
+    #[inline(always)]
     fn transit<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,
         ip: &IpInfo,
-    ) -> Verdict
+    ) -> Step
     where
         P: PacketBuf,
         R: Routes,
@@ -554,13 +553,13 @@ impl Pipeline {
         match role {
             PortRole::Inside => match cx.policy.outbound(ip) {
                 PolicyAction::Protect(sa) => match cx.sas.owner_of_sa(sa) {
-                    owner if owner != cx.me => Verdict::Handoff(owner),
-                    _ => Self::protect(cx, pkt, ip, sa),
+                    owner if owner != cx.me => Step::Done(Verdict::Handoff(owner)),
+                    _ => Step::Protect(sa),
                 },
-                PolicyAction::Bypass => Self::forward_frame(cx, pkt, ip),
-                PolicyAction::Discard => Verdict::Drop(DropReason::PolicyDiscard),
+                PolicyAction::Bypass => Step::Done(Self::forward_frame(cx, pkt, ip)),
+                PolicyAction::Discard => Step::Done(Verdict::Drop(DropReason::PolicyDiscard)),
             },
-            PortRole::Outside => Self::from_outside(cx, pkt, ip),
+            PortRole::Outside => Step::Done(Self::from_outside(cx, pkt, ip)),
         }
     }
 

@@ -383,3 +383,34 @@ fn bursts_longer_than_a_pass_keep_order_and_sequence_numbers() {
         assert_eq!(&d[14..], &orig[14..]);
     }
 }
+
+/// ESP between two other hosts passing through (a transport-mode pair behind us) whose SPI
+/// is none of ours is ordinary transit: the SPD protects it like any other inside traffic,
+/// so it leaves inside our own ESP to the peer.
+#[test]
+fn someone_elses_esp_is_transit_and_protected_by_the_spd() {
+    let (mut gw1, _) = gateways();
+    let mut f = udp_frame(IN_MAC, [10, 10, 1, 1], [10, 10, 2, 1], &[0x5a; 32], true);
+    f[14 + 9] = 50; // ESP, SPI 1111 << 16 | 2222: not one of ours
+    let mut ip = crate::wire::ipv4::Packet::new_unchecked(&mut f[14..]);
+    ip.fill_checksum();
+    gw1.io.rx[0].push_back(VecPacket::new(&f));
+    gw1.poll();
+    let s = gw1.counters.snapshot();
+    assert_eq!((s.encaps, s.decaps), (1, 0), "{s:?}");
+    let out = gw1.io.tx[1]
+        .first()
+        .expect("sent to the peer")
+        .data()
+        .to_vec();
+    assert_eq!(out[14 + 9], 50, "ESP");
+    assert_eq!(
+        u32::from_be_bytes(out[34..38].try_into().unwrap()),
+        5,
+        "our SA's SPI"
+    );
+    assert!(
+        !contains(&out, &[0x5a; 32]),
+        "the inner ESP is not sent as it was"
+    );
+}
