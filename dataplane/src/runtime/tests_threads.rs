@@ -109,6 +109,48 @@ impl MainIo<VecPacket> for NoFrames {
     }
 }
 
+/// A worker over the test's mailboxes.
+type TestWorker = Worker<
+    Sa,
+    Spd,
+    EspShard,
+    RouteTable,
+    NeighborTable,
+    LockedQ<Update<Sa, Spd>>,
+    LockedQ<Update<Sa, Spd>>,
+>;
+
+/// The workers these tests run: worker `w` of `to.len()`, with an empty SPD and SA shard, fed by
+/// `to[w]` and retiring into `back[w]`.
+#[allow(clippy::too_many_arguments)]
+fn test_worker(
+    w: usize,
+    ports: &[PortInfo],
+    local: &LocalAddrs,
+    routes: &Arc<RouteTable>,
+    neighbours: &Arc<NeighborTable>,
+    req_tx: Producer<super::requests::Request>,
+    lc: Arc<LcoreCounters>,
+    to: &[LockedQ<Update<Sa, Spd>>],
+    back: &[LockedQ<Update<Sa, Spd>>],
+) -> TestWorker {
+    Worker {
+        me: w as WorkerId,
+        ports: ports.to_vec(),
+        local: local.clone(),
+        routes: routes.clone(),
+        neighbours: neighbours.clone(),
+        spd: Arc::new(Spd::new([])),
+        sas: EspShard::new(w as WorkerId, to.len() as u16),
+        requests: RequestSender::new(req_tx),
+        counters: lc,
+        intake: to[w].clone(),
+        retired: back[w].clone(),
+        _sa: std::marker::PhantomData,
+        lifetimes_checked: 0,
+    }
+}
+
 #[test]
 fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
     const W: usize = 2;
@@ -173,21 +215,17 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
         req_rx.push(rx);
         let lc = Arc::new(LcoreCounters::default());
         counters.push((w as u32 + 1, lc.clone()));
-        let mut worker: Worker<Sa, Spd, EspShard, RouteTable, NeighborTable, _, _> = Worker {
-            me: w as WorkerId,
-            ports: ports.clone(),
-            local: local.clone(),
-            routes: routes.clone(),
-            neighbours: neighbours.clone(),
-            spd: Arc::new(Spd::new([])),
-            sas: EspShard::new(w as WorkerId, W as u16),
-            requests: RequestSender::new(req_tx),
-            counters: lc,
-            intake: to[w].clone(),
-            retired: back[w].clone(),
-            _sa: std::marker::PhantomData,
-            lifetimes_checked: 0,
-        };
+        let mut worker = test_worker(
+            w,
+            &ports,
+            &local,
+            &routes,
+            &neighbours,
+            req_tx,
+            lc,
+            &to,
+            &back,
+        );
         let stop = stop.clone();
         handles.push(std::thread::spawn(move || {
             let mut st = Staging::new(2, W, BURST);
@@ -408,21 +446,17 @@ fn a_dump_of_25000_sas_is_one_snapshot_while_sas_change_between_its_pages() {
             to: vec![None, None],
             from: vec![None, None],
         };
-        let mut worker: Worker<Sa, Spd, EspShard, RouteTable, NeighborTable, _, _> = Worker {
-            me: w as WorkerId,
-            ports: ports.clone(),
-            local: local.clone(),
-            routes: routes.clone(),
-            neighbours: neighbours.clone(),
-            spd: Arc::new(Spd::new([])),
-            sas: EspShard::new(w as WorkerId, W as u16),
-            requests: RequestSender::new(req_tx),
-            counters: lc,
-            intake: to[w].clone(),
-            retired: back[w].clone(),
-            _sa: std::marker::PhantomData,
-            lifetimes_checked: 0,
-        };
+        let mut worker = test_worker(
+            w,
+            &ports,
+            &local,
+            &routes,
+            &neighbours,
+            req_tx,
+            lc,
+            &to,
+            &back,
+        );
         let stop = stop.clone();
         handles.push(std::thread::spawn(move || {
             let mut st = Staging::new(2, W, BURST);
