@@ -42,6 +42,8 @@ pub struct Child {
 /// lifetime removes it.
 #[derive(Clone, Debug)]
 pub struct Adopted {
+    /// Its engine connection id (as a pair's `conn_in` / `conn_out`).
+    pub conn_id: u32,
     pub spi: u32,
     pub direction: dataplane::esp::Direction,
     pub sa_id: u32,

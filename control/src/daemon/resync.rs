@@ -82,9 +82,16 @@ impl<L: Link> Daemon<L> {
             if s.sa_id >= self.next_dynamic_sa_id {
                 self.next_dynamic_sa_id = s.sa_id + 1;
             }
+            // the engine connection id `show crypto engine connections active` lists, kept
+            // if this SA was adopted before
+            let conn_id = match self.children.adopted.get(&(s.spi, inbound)) {
+                Some(a) => a.conn_id,
+                None => self.conn_id(),
+            };
             self.children.adopted.insert(
                 (s.spi, inbound),
                 Adopted {
+                    conn_id,
                     spi: s.spi,
                     direction,
                     sa_id: s.sa_id,

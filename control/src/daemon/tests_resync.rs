@@ -151,6 +151,11 @@ fn a_restarted_hub_of_10000_spokes_adopts_its_20000_sas_read_in_pages() {
         "each spoke's SPD rule rebuilt"
     );
     assert_eq!(hub.next_dynamic_sa_id, first_id + SPOKES);
+    // each adopted SA has its own engine connection id (show crypto engine connections
+    // active listed them all as 0)
+    let ids: BTreeSet<u32> = hub.children.adopted.values().map(|a| a.conn_id).collect();
+    assert_eq!(ids.len(), 2 * SPOKES as usize);
+    assert!(!ids.contains(&0));
     // the adopted SAs are the dataplane's: clearing one spoke's deletes its pair there
     let last: std::net::IpAddr = std::net::Ipv4Addr::from(0xc612_0000 + SPOKES - 1).into();
     assert_eq!(hub.clear_adopted(|a| a.peer == Some(last)), 2);

@@ -746,7 +746,7 @@ impl<L: Link> Daemon<L> {
                 Direction::Inbound => (0, c.map(|c| c.decaps).unwrap_or(0)),
             };
             rows.push(EngineConnectionView {
-                id: 0,
+                id: a.conn_id,
                 interface,
                 ip_address: local,
                 state: "set".into(),
