@@ -26,7 +26,8 @@
 # first run with 1000 spokes makes 1000 RSA-2048 keys, a few minutes on this machine),
 # SHARED_KEY=1 (new spoke certificates share one key instead), OUT (benches/results/
 # ike-setup.json), DH_WARM (1: see below), HUB_DH_PRECOMPUTE (our hub's [isakmp]
-# dh_precompute; 0 turns its pool off). Binaries: IPSEC_CONTROL, IPSEC_DATAPLANE,
+# dh_precompute; 0 turns its pool off), HUB_RX_MODE (our hub's [dataplane] rx_mode, adaptive
+# by default: see below). Binaries: IPSEC_CONTROL, IPSEC_DATAPLANE,
 # IPSEC_DPCTL, IPSEC_IKELOAD, IPSEC_CTL (default target/release/). Needs root, `make build` (or cargo build --release -p control
 # -p dataplane) and strongSwan (make deps).
 #
@@ -38,6 +39,11 @@
 # with DH_WARM=1 (default) the load starts once they are all made, as on a hub that was idle
 # before the spokes came; DH_WARM=0 starts at once (a hub restarting into the burst, its pool
 # filling only when a CPU is idle). charon has no such pool.
+#
+# Our hub's dataplane worker runs in rx_mode adaptive by default: it polls while traffic
+# comes and sleeps when its queues are empty, so both of the machine's cores are there for
+# the IKE exchanges, as they are for charon (whose ESP is in its own process). With
+# HUB_RX_MODE=polling the worker keeps one of the two cores to itself whatever the load.
 #
 # The machine is shared: the load average before and after each run is in the JSON (with the
 # command, time and machine of the whole: benches/lib.sh's bench_record), and the figures to
@@ -60,6 +66,7 @@ WINDOW=${WINDOW:-64}
 THREADS=${THREADS:-}
 CHARON_THREADS=${CHARON_THREADS:-32}
 RESPONDERS=${RESPONDERS:-"ours charon"}
+HUB_RX_MODE=${HUB_RX_MODE:-adaptive}
 PKI=${IKELOAD_PKI:-/var/tmp/ipsec-ikeload-pki}
 OUT=${OUT:-$TESTS_ROOT/benches/results/ike-setup.json}
 HUB=10.99.0.1
@@ -153,7 +160,8 @@ run_ours() {
     # to ours, PFS group 14, rsa-sig with CRL checking, identity hostname
     gw_toml "$d/hub.toml" hostname=hub inside=10.10.0.254/16 outside="$HUB/16" acl=150 \
         src=10.10.0.0/16 dst=10.128.0.0/9 auth=rsa-sig tp=LOAD cas=ca cert=hub crl=ca.crl \
-        dynamic=DYN reverse_route=true pfs=group14 dh_precompute="${HUB_DH_PRECOMPUTE:-}"
+        dynamic=DYN reverse_route=true pfs=group14 dh_precompute="${HUB_DH_PRECOMPUTE:-}" \
+        rx_mode="$HUB_RX_MODE"
     gw_run hub hub "$d/hub.toml"
     [ "$DH_WARM" = 0 ] || [ "${HUB_DH_PRECOMPUTE:-}" = 0 ] || dh_ready "$d"
     # the dataplane learns hA (the sink) before the first probe needs it
@@ -238,7 +246,7 @@ for r in $RESPONDERS; do
     esac
 done
 log "topology up (prefix $PFX, work $WORK); sizes $SIZES, window $WINDOW"
-bench_begin ike-setup "SIZES=\"$SIZES\" WINDOW=$WINDOW ${THREADS:+THREADS=$THREADS }CHARON_THREADS=$CHARON_THREADS RESPONDERS=\"$RESPONDERS\" ${SHARED_KEY:+SHARED_KEY=$SHARED_KEY }benches/ike-setup.sh"
+bench_begin ike-setup "SIZES=\"$SIZES\" WINDOW=$WINDOW ${THREADS:+THREADS=$THREADS }CHARON_THREADS=$CHARON_THREADS RESPONDERS=\"$RESPONDERS\" HUB_RX_MODE=$HUB_RX_MODE ${SHARED_KEY:+SHARED_KEY=$SHARED_KEY }benches/ike-setup.sh"
 for count in $SIZES; do
     for r in $RESPONDERS; do
         in_case "$r-$count" "run_$r" "$count" || fail "run $r with $count spokes failed"
@@ -247,7 +255,7 @@ done
 
 # --- the table and the JSON ------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
-"$PY" - "$WORK" "$OUT" "$SIZES" "$WINDOW" "$DH_WARM" <<'EOF'
+HUB_RX_MODE=$HUB_RX_MODE "$PY" - "$WORK" "$OUT" "$SIZES" "$WINDOW" "$DH_WARM" <<'EOF'
 import glob, json, os, sys
 work, out, sizes, window = sys.argv[1], sys.argv[2], sys.argv[3].split(), int(sys.argv[4])
 dh_warm = sys.argv[5] != "0"
@@ -281,6 +289,7 @@ json.dump({
     "load": "IKEv1 Main Mode rsa-sig (RSA-2048), aes sha1 group 14; Quick Mode esp-aes esp-sha-hmac, PFS group 14",
     "generator_dh": "precomputed before the timed start",
     "hub_dh": "none precomputed (dh_precompute = 0)" if os.environ.get("HUB_DH_PRECOMPUTE") == "0" else "all precomputed before the load" if dh_warm else "precomputed at idle priority from the hub's start",
+    "hub_rx_mode": os.environ.get("HUB_RX_MODE", "adaptive"),
     "runs": rows,
 }, open(out, "w"), indent=2)
 EOF

@@ -779,8 +779,11 @@ def section_ike_setup(report):
         "against strongSwan's charon (kernel-libipsec, the same certificates and proposals); "
         "every tunnel must carry an ESP probe to a sink in the responder's LAN. Tunnels/s = "
         "phase 2 SAs / time of the last one; \"all carrying traffic\" = the last probe's "
-        "arrival. The generator shares the machine's cores with the responder."
-        % (data.get("load", "?"), data.get("window", "?")),
+        "arrival. The generator shares the machine's cores with the responder. Our hub's "
+        "dataplane worker: rx_mode %s (%s)."
+        % (data.get("load", "?"), data.get("window", "?"), data.get("hub_rx_mode", "polling"),
+           "it sleeps when its queues are empty, leaving its core to IKE"
+           if data.get("hub_rx_mode") == "adaptive" else "it keeps one core polling"),
         "",
         "| spokes | responder | tunnels/s | first phase 2 (s) | last phase 2 (s) | "
         "all carrying traffic (s) | failures | retransmissions | load average before / after |",

@@ -190,6 +190,7 @@ pki_crl() {
 #   identity (address with pre-share, hostname with rsa-sig)
 #   keepalive ("" or "SECONDS RETRIES": DPD), nat_keepalive ("" or SECONDS),
 #   dh_precompute ("" or N: DH key pairs precomputed per group and use)
+#   rx_mode ("" or polling | adaptive: [dataplane] rx_mode, how the worker waits when idle)
 #   psk (gw-charon-psk): with pre-share, the key for the peer's address
 #   tp (LAB), cas ("root sub"), cert (gw), crl (sub.crl): with rsa-sig, the trustpoint: its CA
 #     certificates, our certificate and key, its CRL file (revocation_check crl), from $PKI
@@ -206,7 +207,7 @@ gw_toml() {
         [ts]=ts [esp]="esp-aes esp-sha-hmac" [acl]=101 [src]=10.10.1.0/24 [dst]=10.10.2.0/24
         [auth]=pre-share [p1]="aes sha 14" [p1_lifetime]=86400 [identity]="" [keepalive]=""
         [nat_keepalive]="" [dh_precompute]="" [psk]=gw-charon-psk [tp]=LAB [cas]="root sub" [cert]=gw [crl]=sub.crl
-        [peer]=10.99.0.2 [lifetime]=3600 [pfs]="" [dynamic]="" [reverse_route]="" [metrics]="")
+        [peer]=10.99.0.2 [lifetime]=3600 [pfs]="" [dynamic]="" [reverse_route]="" [metrics]="" [rx_mode]="")
     _kv o "$@"
     local enc hash group ident=${o[identity]} w esp="" cas="" a b
     read -r enc hash group <<<"${o[p1]}"
@@ -226,6 +227,7 @@ domain = "${o[domain]}"
 eal = ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "${o[prefix]:-$PFX-${o[hostname]}}"]
 lcores = { main = 0, workers = [1] }
 channel = "${o[channel]}"
+${o[rx_mode]:+rx_mode = \"${o[rx_mode]}\"}
 [[interface]]
 name = "inside"
 role = "inside"

@@ -58,8 +58,38 @@ pub struct DataplaneConfig {
     pub channel: PathBuf,
     /// Seconds before a neighbour entry ages out (IOS `arp timeout`, 4 hours by default).
     pub arp_timeout: u64,
+    /// How the workers wait when there is no traffic.
+    pub rx_mode: RxMode,
     /// Crypto backend forced per encryption keyword (`esp-gcm`, `esp-aes`, ...).
     pub backend: BTreeMap<String, String>,
+}
+
+/// `[dataplane] rx_mode`: how a worker lcore waits when its queues are empty (see
+/// `runtime::rx_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RxMode {
+    #[default]
+    Polling,
+    Adaptive,
+}
+
+impl RxMode {
+    /// The configuration word.
+    pub fn name(self) -> &'static str {
+        match self {
+            RxMode::Polling => "polling",
+            RxMode::Adaptive => "adaptive",
+        }
+    }
+
+    /// Parses the configuration word.
+    pub fn from_name(word: &str) -> Option<RxMode> {
+        match word {
+            "polling" => Some(RxMode::Polling),
+            "adaptive" => Some(RxMode::Adaptive),
+            _ => None,
+        }
+    }
 }
 
 /// What an interface is for.

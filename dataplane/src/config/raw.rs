@@ -47,6 +47,7 @@ pub struct RawDataplane {
     pub mbufs: Option<Spanned<u32>>,
     pub channel: Option<String>,
     pub arp_timeout: Option<Spanned<u64>>,
+    pub rx_mode: Option<Spanned<String>>,
     /// Crypto backend per transform keyword, e.g. `{ "esp-gcm" = "rustcrypto" }`.
     #[serde(default)]
     pub backend: BTreeMap<String, Spanned<String>>,

@@ -165,6 +165,27 @@ session_key.outbound = { spi = 401, cipher = "101112131415161718191a1b1c1d1e1f20
 }
 
 #[test]
+fn rx_mode_is_polling_unless_adaptive_is_asked_for() {
+    let c = Config::parse("t.toml", BASE).unwrap();
+    assert_eq!(c.dataplane.rx_mode, RxMode::Polling);
+    let c = Config::parse(
+        "t.toml",
+        &format!("[dataplane]\nrx_mode = \"adaptive\"\n{BASE}"),
+    )
+    .unwrap();
+    assert_eq!(c.dataplane.rx_mode, RxMode::Adaptive);
+    let e = err(&format!("[dataplane]\nrx_mode = \"interrupt\"\n{BASE}"));
+    assert_eq!(e.line, 2, "{e}");
+    assert!(
+        e.reason.contains("polling") && e.reason.contains("adaptive"),
+        "{e}"
+    );
+    for m in [RxMode::Polling, RxMode::Adaptive] {
+        assert_eq!(RxMode::from_name(m.name()), Some(m));
+    }
+}
+
+#[test]
 fn transform_words() {
     use validate::parse_transform;
     let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();

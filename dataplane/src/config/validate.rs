@@ -121,6 +121,7 @@ fn dataplane_config(
         mbufs: 8192,
         channel: "/run/ipsec-gateway/dataplane.sock".into(),
         arp_timeout: 4 * 3600,
+        rx_mode: RxMode::Polling,
         backend: BTreeMap::new(),
     };
     let Some(raw) = raw else { return Ok(d) };
@@ -180,6 +181,17 @@ fn dataplane_config(
             return Err(cx.err_at(&t, "arp_timeout must be at least 1 second"));
         }
         d.arp_timeout = *t.get_ref();
+    }
+    if let Some(m) = raw.rx_mode {
+        d.rx_mode = RxMode::from_name(m.get_ref()).ok_or_else(|| {
+            cx.err_at(
+                &m,
+                format!(
+                    "rx_mode {:?}: expected \"polling\" or \"adaptive\"",
+                    m.get_ref()
+                ),
+            )
+        })?;
     }
     for (word, name) in raw.backend {
         if crypto::backend_by_name(name.get_ref()).is_none() {

@@ -21,6 +21,7 @@ use super::esp_glue::{EspControl, EspFactory};
 use super::intake::{Mailbox, Update};
 use super::main_loop::{MainIo, MainLoop, SaControl};
 use super::requests::RequestSender;
+use super::rx_mode::IdleBackoff;
 use super::sa_intake::{SaIntake, INTAKE_QUEUE};
 use super::spsc::{channel, Consumer, Producer};
 use super::stats::WorkerCounters;
@@ -359,16 +360,29 @@ pub fn run(config: Config) -> Result<(), String> {
         .collect();
     sas.handle(Message::InstallSpd { rules });
 
+    let rx_mode = config.dataplane.rx_mode;
     for (lcore, mut worker, mut io) in launches {
         let stop = stop.clone();
         eal.launch(lcore, move || {
             let mut st = Staging::new(io.ports.len(), n, BURST);
+            let mut idle = IdleBackoff::new(rx_mode);
+            if let Err(e) = idle.prepare_thread() {
+                log::warn!(
+                    "%DATAPLANE-4-WORKER: worker {}: timer slack not set ({e}); its idle sleeps \
+                     may run long",
+                    worker.me
+                );
+            }
             log::info!(
-                "%DATAPLANE-6-WORKER: worker {} polling on lcore {lcore}",
-                worker.me
+                "%DATAPLANE-6-WORKER: worker {} polling on lcore {lcore} (rx-mode {})",
+                worker.me,
+                rx_mode.name()
             );
             while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
-                worker.iterate(&mut io, &mut st);
+                let frames = worker.iterate(&mut io, &mut st);
+                if let Some(pause) = idle.after_poll(frames) {
+                    std::thread::sleep(pause);
+                }
                 if io.chained_dropped > 0 {
                     let unsupported = crate::pipeline::DropReason::Unsupported as usize;
                     worker.counters.drops[unsupported].add(io.chained_dropped);

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod main_loop;
 pub mod requests;
 pub mod resolver;
+pub mod rx_mode;
 pub mod sa_intake;
 pub mod setup;
 pub mod slowpath;
