@@ -166,13 +166,18 @@ EOF
         fail "engine configuration: not the backend the SAs use: $conf"
     cpp=$(grep -oE "cycles per packet: [0-9]+" <<<"$acc" | head -1 | grep -oE "[0-9]+$" || true)
     [ -n "$cpp" ] && [ "$cpp" -gt 0 ] || fail "accelerator statistics: no cycles per packet: $acc"
-    log "PASS engine: $(grep -E 'engine version' <<<"$conf" | xargs), esp-aes esp-sha-hmac on rustcrypto, $cpp cycles per packet"
+    local sleeps
+    sleeps=$(grep -oE "idle sleeps: [0-9]+" <<<"$acc" | head -1 | grep -oE "[0-9]+$" || true)
+    [ -n "$sleeps" ] && [ "$sleeps" -gt 0 ] || fail "accelerator statistics: rx_mode adaptive, but no idle sleeps: $acc"
+    log "PASS engine: $(grep -E 'engine version' <<<"$conf" | xargs), esp-aes esp-sha-hmac on rustcrypto, $cpp cycles per packet, $sleeps idle sleeps"
 
     local m
     m=$(nsx gw curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no metrics on 127.0.0.1:$METRICS_PORT"
     grep -qE "^ipsec_sa_packets_total\{spi=\"0x0*$our_out\",direction=\"outbound\".*\} $enc$" <<<"$m" ||
         fail "metrics lack the outbound SA's $enc packets: $(grep ipsec_sa_packets_total <<<"$m")"
     grep -qE '^ipsec_ike_sas\{state="QM_IDLE"\} 1$' <<<"$m" || fail "metrics: no QM_IDLE IKE SA: $(grep ipsec_ike <<<"$m")"
+    grep -qE '^ipsec_lcore_idle_sleeps_total\{lcore="1",worker="0"\} [1-9][0-9]*$' <<<"$m" ||
+        fail "metrics: no idle sleeps of the adaptive worker: $(grep ipsec_lcore_idle <<<"$m")"
     log "PASS metrics served on [ctl] metrics (in ns gw): the outbound SA's packets, the QM_IDLE IKE SA"
 }
 
@@ -292,7 +297,10 @@ case_stop() {
 ike_topology
 ip -n "$(ns gw)" link set lo up # the metrics endpoint listens on 127.0.0.1 in ns gw
 mkdir -p "$LOGDIR/run"
-gw_toml "$LOGDIR/gw.toml" ctl="$LOGDIR/run/ctl.sock" metrics="127.0.0.1:$METRICS_PORT" p1="aes sha 14"
+# rx_mode adaptive: this gateway's worker sleeps when idle (every other test's polls); the
+# traffic below must pass all the same, and the sleeps show in the statistics
+gw_toml "$LOGDIR/gw.toml" ctl="$LOGDIR/run/ctl.sock" metrics="127.0.0.1:$METRICS_PORT" p1="aes sha 14" \
+    rx_mode=adaptive
 charon_up charon cs "$LOGDIR" tries=3
 gw_run gw gw "$LOGDIR/gw.toml"
 CTL_PID=$GW_CTL_PID

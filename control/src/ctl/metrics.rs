@@ -8,7 +8,8 @@
 //!   labels `spi` (`0xD740971C`), `direction` (`inbound`/`outbound`), `peer`, `crypto_map`;
 //! - `ipsec_sa_drops_total`: the same labels and `reason`;
 //! - `ipsec_lcore_*_total` (rx, tx, encaps, decaps, handoff_in, handoff_out, punted,
-//!   bursts) per worker, labels `lcore`, `worker`; `ipsec_lcore_drops_total` adds `reason`;
+//!   bursts, idle_sleeps) per worker, labels `lcore`, `worker`; `ipsec_lcore_drops_total`
+//!   adds `reason`;
 //! - `ipsec_drops_total`: drops by `reason`, summed over the lcores;
 //! - `ipsec_ike_sas`: phase 1 SAs by `state` (`QM_IDLE`, `MM_KEY_EXCH`...);
 //! - `ipsec_dh_keypairs_ready` and `ipsec_dh_keypairs_target` (gauges),
@@ -245,7 +246,7 @@ fn render_dh(out: &mut String, groups: &[DhKeyPairsView]) {
 }
 
 fn render_lcores(out: &mut String, lcores: &[LcoreStatsView]) {
-    let per_lcore: [LcoreFamily; 8] = [
+    let per_lcore: [LcoreFamily; 9] = [
         (
             "ipsec_lcore_rx_packets_total",
             "Frames a worker received from the ports.",
@@ -285,6 +286,11 @@ fn render_lcores(out: &mut String, lcores: &[LcoreStatsView]) {
             "ipsec_lcore_bursts_total",
             "Non-empty bursts a worker processed.",
             |l| l.bursts,
+        ),
+        (
+            "ipsec_lcore_idle_sleeps_total",
+            "Times a worker slept with its queues empty (rx_mode adaptive).",
+            |l| l.idle_sleeps,
         ),
     ];
     for (name, help, value) in per_lcore {

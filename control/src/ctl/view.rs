@@ -321,6 +321,9 @@ pub struct LcoreStatsView {
     pub bursts: u64,
     /// CPU cycles per packet over the last interval, when the dataplane measures it.
     pub cycles_per_packet: Option<u64>,
+    /// Times the worker slept with its queues empty (`[dataplane] rx_mode = "adaptive"`).
+    #[serde(default)]
+    pub idle_sleeps: u64,
     /// Drops by reason (the dataplane's reason names).
     pub drops: BTreeMap<String, u64>,
 }
@@ -363,6 +366,7 @@ impl From<&dataplane::channel::LcoreCountersMsg> for LcoreStatsView {
                 let packets = m.rx + m.handoff_in;
                 (packets > 0 && m.busy_cycles > 0).then(|| m.busy_cycles / packets)
             },
+            idle_sleeps: m.idle_sleeps,
             drops: m.drops.clone(),
         }
     }
@@ -489,10 +493,12 @@ mod tests {
             decaps: 5,
             drops: BTreeMap::from([("replay".to_string(), 1)]),
             busy_cycles: 0,
+            idle_sleeps: 7,
         };
         let v = LcoreStatsView::from(&msg);
         assert_eq!((v.lcore, v.worker, v.rx, v.decaps), (3, 1, 10, 5));
         assert_eq!(v.drops["replay"], 1);
+        assert_eq!(v.idle_sleeps, 7);
         assert_eq!(v.cycles_per_packet, None, "no cycles counted: not shown");
         // 11 packets in (10 from the ports, 1 handed over) in 2200 busy cycles
         let msg = dataplane::channel::LcoreCountersMsg {

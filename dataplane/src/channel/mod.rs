@@ -133,6 +133,9 @@ pub struct LcoreCountersMsg {
     /// CPU cycles spent in poll iterations that had packets.
     #[serde(default)]
     pub busy_cycles: u64,
+    /// Times the worker slept with its queues empty (rx_mode adaptive).
+    #[serde(default)]
+    pub idle_sleeps: u64,
 }
 
 /// Everything `DumpCounters` returns, once its pages are put together.

@@ -173,6 +173,9 @@ pub struct LcoreCounters {
     /// CPU cycles (TSC) spent in the iterations that had packets: over the packets received
     /// (from the ports and handoff rings), the cost of one packet on this lcore.
     pub busy_cycles: Counter,
+    /// Times the worker slept because its queues were empty (`rx_mode = "adaptive"`; always
+    /// 0 when polling).
+    pub idle_sleeps: Counter,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [Counter; DropReason::COUNT],
 }
@@ -207,6 +210,7 @@ impl LcoreCounters {
             decaps: self.decaps.get(),
             bursts: self.bursts.get(),
             busy_cycles: self.busy_cycles.get(),
+            idle_sleeps: self.idle_sleeps.get(),
             drops,
         }
     }
@@ -224,6 +228,7 @@ pub struct CounterSnapshot {
     pub decaps: u64,
     pub bursts: u64,
     pub busy_cycles: u64,
+    pub idle_sleeps: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -239,6 +244,7 @@ impl CounterSnapshot {
         self.decaps += other.decaps;
         self.bursts += other.bursts;
         self.busy_cycles += other.busy_cycles;
+        self.idle_sleeps += other.idle_sleeps;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += *b;
         }

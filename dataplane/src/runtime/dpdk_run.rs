@@ -306,6 +306,7 @@ pub fn run(config: Config) -> Result<(), String> {
             retired: back_p,
             _sa: std::marker::PhantomData,
             lifetimes_checked: 0,
+            idle: IdleBackoff::new(config.dataplane.rx_mode),
         };
         let io = DpdkWorkerIo {
             me: w,
@@ -365,8 +366,7 @@ pub fn run(config: Config) -> Result<(), String> {
         let stop = stop.clone();
         eal.launch(lcore, move || {
             let mut st = Staging::new(io.ports.len(), n, BURST);
-            let mut idle = IdleBackoff::new(rx_mode);
-            if let Err(e) = idle.prepare_thread() {
+            if let Err(e) = worker.idle.prepare_thread() {
                 log::warn!(
                     "%DATAPLANE-4-WORKER: worker {}: timer slack not set ({e}); its idle sleeps \
                      may run long",
@@ -379,10 +379,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 rx_mode.name()
             );
             while !stop.load(Ordering::Relaxed) && !signals::stop_requested() {
-                let frames = worker.iterate(&mut io, &mut st);
-                if let Some(pause) = idle.after_poll(frames) {
-                    std::thread::sleep(pause);
-                }
+                worker.poll_or_sleep(&mut io, &mut st);
                 if io.chained_dropped > 0 {
                     let unsupported = crate::pipeline::DropReason::Unsupported as usize;
                     worker.counters.drops[unsupported].add(io.chained_dropped);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::intake::{Mailbox, SaStore, Update};
 use super::main_loop::{MainIo, MainLoop, SaControl};
 use super::requests::RequestSender;
+use super::rx_mode::{IdleBackoff, RxMode};
 use super::spsc::channel;
 use super::stats::WorkerCounters;
 use super::worker_loop::Worker;
@@ -206,6 +207,7 @@ fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
         retired: Q::<Update<(), Spd>>(RefCell::new(VecDeque::new())),
         _sa: std::marker::PhantomData,
         lifetimes_checked: 0,
+        idle: IdleBackoff::new(RxMode::Polling),
     };
     let mut main = MainLoop::new(
         None,
@@ -436,6 +438,7 @@ fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
             retired: back[me].clone(),
             _sa: std::marker::PhantomData,
             lifetimes_checked: 0,
+            idle: IdleBackoff::new(RxMode::Polling),
         })
         .collect();
     let wires = Rc::new(RefCell::new(TwoWorkerWires::default()));

@@ -14,6 +14,7 @@ use super::esp_glue::{EspControl, EspFactory};
 use super::intake::{Mailbox, Update};
 use super::main_loop::{MainIo, MainLoop};
 use super::requests::RequestSender;
+use super::rx_mode::{IdleBackoff, RxMode};
 use super::sa_intake::SaIntake;
 use super::spsc::{channel, Consumer, Producer};
 use super::stats::WorkerCounters;
@@ -121,7 +122,7 @@ type TestWorker = Worker<
 >;
 
 /// The workers these tests run: worker `w` of `to.len()`, with an empty SPD and SA shard, fed by
-/// `to[w]` and retiring into `back[w]`.
+/// `to[w]` and retiring into `back[w]`, waiting as `rx_mode` says when idle.
 #[allow(clippy::too_many_arguments)]
 fn test_worker(
     w: usize,
@@ -133,6 +134,7 @@ fn test_worker(
     lc: Arc<LcoreCounters>,
     to: &[LockedQ<Update<Sa, Spd>>],
     back: &[LockedQ<Update<Sa, Spd>>],
+    rx_mode: RxMode,
 ) -> TestWorker {
     Worker {
         me: w as WorkerId,
@@ -148,6 +150,7 @@ fn test_worker(
         retired: back[w].clone(),
         _sa: std::marker::PhantomData,
         lifetimes_checked: 0,
+        idle: IdleBackoff::new(rx_mode),
     }
 }
 
@@ -225,6 +228,12 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
             lc,
             &to,
             &back,
+            // worker 0 sleeps when idle, worker 1 polls: both must forward all the same
+            if w == 0 {
+                RxMode::Adaptive
+            } else {
+                RxMode::Polling
+            },
         );
         let stop = stop.clone();
         handles.push(std::thread::spawn(move || {
@@ -330,6 +339,10 @@ fn workers_on_threads_take_sas_from_the_channel_and_encrypt_on_their_owner() {
         "worker 0 hands the other SA's traffic off"
     );
     assert_eq!(counts.lcores[1].handoff_in, 10);
+    // the adaptive worker slept while control set up (and still took every frame above);
+    // the polling one never did
+    assert!(counts.lcores[0].idle_sleeps > 0, "{:?}", counts.lcores[0]);
+    assert_eq!(counts.lcores[1].idle_sleeps, 0);
     for spi in [5u32, 6] {
         let sa = counts
             .sas
@@ -456,6 +469,7 @@ fn a_dump_of_25000_sas_is_one_snapshot_while_sas_change_between_its_pages() {
             lc,
             &to,
             &back,
+            RxMode::Polling,
         );
         let stop = stop.clone();
         handles.push(std::thread::spawn(move || {

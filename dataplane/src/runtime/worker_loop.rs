@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::intake::{drain, Mailbox, SaStore, Update};
 use super::requests::RequestSender;
+use super::rx_mode::IdleBackoff;
 use crate::packet::PacketBuf;
 use crate::pipeline::worker::{poll_once, Staging, WorkerIo};
 use crate::pipeline::{
@@ -34,6 +35,8 @@ pub struct Worker<Sa, Spd, A, R, N, In, Back> {
     pub _sa: std::marker::PhantomData<fn() -> Sa>,
     /// The clock second at which lifetimes were last checked.
     pub lifetimes_checked: u64,
+    /// Whether and how long to sleep after an empty poll (`[dataplane] rx_mode`).
+    pub idle: IdleBackoff,
 }
 
 impl<Sa, Spd, A, R, N, In, Back> Worker<Sa, Spd, A, R, N, In, Back>
@@ -91,6 +94,22 @@ where
         frames
     }
 
+    /// One iteration, then the sleep the rx mode asks for after it (none when polling, or
+    /// when the iteration had frames). Returns the frames received.
+    pub fn poll_or_sleep<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>) -> usize
+    where
+        P: PacketBuf,
+        A: SaShard<P> + SaStore<Sa>,
+        IO: WorkerIo<P>,
+    {
+        let frames = self.iterate(io, st);
+        if let Some(pause) = self.idle.after_poll(frames) {
+            self.counters.idle_sleeps.inc();
+            std::thread::sleep(pause);
+        }
+        frames
+    }
+
     /// Polls until SIGINT/SIGTERM (the process-wide stop flag).
     pub fn run<P, IO>(&mut self, io: &mut IO, st: &mut Staging<P>)
     where
@@ -99,7 +118,7 @@ where
         IO: WorkerIo<P>,
     {
         while !stop_requested() {
-            self.iterate(io, st);
+            self.poll_or_sleep(io, st);
         }
     }
 
@@ -111,7 +130,7 @@ where
         IO: WorkerIo<P>,
     {
         while !stop.load(Ordering::Relaxed) {
-            self.iterate(io, st);
+            self.poll_or_sleep(io, st);
         }
     }
 }

@@ -89,8 +89,8 @@ pub fn render_configuration(e: &EngineView) -> String {
 }
 
 /// `show crypto engine accelerator statistics`: per worker lcore, packets in and out,
-/// encapsulations and decapsulations, handoffs, average burst size, cycles per packet and
-/// drops by reason (our layout: IOS's is per hardware accelerator and has no equivalent);
+/// encapsulations and decapsulations, handoffs, average burst size, cycles per packet, the
+/// times an adaptive worker slept for want of traffic, and drops by reason (our layout: IOS's is per hardware accelerator and has no equivalent);
 /// then, per group, ipsec-control's Diffie-Hellman key pairs: how many are ready, made
 /// ahead, taken from the pool and made during an exchange because none was ready (the
 /// public-key side of the engine, where IOS's accelerators count their DH operations).
@@ -114,7 +114,7 @@ pub fn render_accelerator_statistics(lcores: &[LcoreStatsView], dh: &[DhKeyPairs
              \x20   encaps: {}, decaps: {}\n\
              \x20   handoffs in: {}, handoffs out: {}, punted: {}\n\
              \x20   bursts: {}, average burst size: {}\n\
-             \x20   cycles per packet: {}\n\
+             \x20   cycles per packet: {}, idle sleeps: {}\n\
              \x20   drops: {}\n",
             l.lcore,
             l.worker,
@@ -128,6 +128,7 @@ pub fn render_accelerator_statistics(lcores: &[LcoreStatsView], dh: &[DhKeyPairs
             l.bursts,
             burst,
             cycles,
+            l.idle_sleeps,
             drops
         );
         for (reason, n) in l.drops.iter().filter(|(_, n)| **n > 0) {
@@ -208,7 +209,7 @@ mod tests {
     encaps: 50, decaps: 47
     handoffs in: 3, handoffs out: 4, punted: 2
     bursts: 8, average burst size: 12.5
-    cycles per packet: 410
+    cycles per packet: 410, idle sleeps: 5
     drops: 3
         auth-failed: 1
         replay: 2
