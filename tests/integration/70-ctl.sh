@@ -302,7 +302,16 @@ mkdir -p "$LOGDIR/run"
 gw_toml "$LOGDIR/gw.toml" ctl="$LOGDIR/run/ctl.sock" metrics="127.0.0.1:$METRICS_PORT" p1="aes sha 14" \
     rx_mode=adaptive
 charon_up charon cs "$LOGDIR" tries=3
-gw_run gw gw "$LOGDIR/gw.toml"
+# the heap on hugepages, as the systemd unit starts it (GLIBC_TUNABLES): 32 pages of 2 MB
+# free for it, given back afterwards; the dataplane must say where its SA memory landed
+HP=/proc/sys/vm/nr_hugepages
+HP_BEFORE=$(cat "$HP")
+on_cleanup "echo $HP_BEFORE >$HP"
+echo $((HP_BEFORE + 32)) >"$HP"
+GLIBC_TUNABLES=glibc.malloc.hugetlb=2 gw_run gw gw "$LOGDIR/gw.toml"
+grep -q "%DATAPLANE-6-HEAP: SA memory on 2048 kB pages" "$LOGDIR/gw-dataplane.log" ||
+    fail "the dataplane's SA memory is not on hugepages: $(grep HEAP "$LOGDIR/gw-dataplane.log"; grep -i hugepages_ /proc/meminfo | xargs)"
+log "PASS SA memory on 2 MB pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=2, $(grep HugePages_Free /proc/meminfo | xargs))"
 CTL_PID=$GW_CTL_PID
 wait_for 10 "the ctl socket" test -S "$(SOCK)"
 for c in show errors debug clear stop; do

@@ -391,6 +391,7 @@ pub fn run(config: Config) -> Result<(), String> {
 
     let control = ControlServer::bind(&config.dataplane.channel)
         .map_err(|e| format!("channel {}: {e}", config.dataplane.channel.display()))?;
+    super::heap::log_sa_heap_pages();
     log::info!(
         "%DATAPLANE-6-READY: channel {}",
         config.dataplane.channel.display()

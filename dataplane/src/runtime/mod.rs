@@ -6,6 +6,7 @@ pub mod control;
 pub mod dpdk_run;
 pub mod eal_args;
 pub mod esp_glue;
+pub mod heap;
 pub mod ike_out;
 pub mod intake;
 pub mod main_loop;
