@@ -238,18 +238,29 @@ run_charon() {
 }
 
 # --- the runs --------------------------------------------------------------------------------
+# Each responder's namespaces exist only during its own runs, so that neither shares the
+# kernel's address and socket hash tables (global across namespaces) with the other's spoke
+# addresses.
 for r in $RESPONDERS; do
     case $r in
-    ours) ours_topology ;;
-    charon) charon_topology ;;
+    ours | charon) ;;
     *) fail "RESPONDERS: unknown '$r' (ours, charon)" ;;
     esac
 done
-log "topology up (prefix $PFX, work $WORK); sizes $SIZES, window $WINDOW"
+topology_down() { # NAME...: deletes these namespaces of ours
+    local x
+    for x; do ip netns del "$(ns "$x")" 2>/dev/null || true; done
+}
+log "prefix $PFX, work $WORK; sizes $SIZES, window $WINDOW"
 bench_begin ike-setup "SIZES=\"$SIZES\" WINDOW=$WINDOW ${THREADS:+THREADS=$THREADS }CHARON_THREADS=$CHARON_THREADS RESPONDERS=\"$RESPONDERS\" HUB_RX_MODE=$HUB_RX_MODE ${SHARED_KEY:+SHARED_KEY=$SHARED_KEY }benches/ike-setup.sh"
 for count in $SIZES; do
     for r in $RESPONDERS; do
+        "${r}_topology"
         in_case "$r-$count" "run_$r" "$count" || fail "run $r with $count spokes failed"
+        case $r in
+        ours) topology_down hA hub ld-ours ;;
+        charon) topology_down cs ld-cs ;;
+        esac
     done
 done
 

@@ -631,9 +631,43 @@ def section_scale(report):
                if growth is not None else "an unknown amount (no /proc/self/status)",
                grouped(summary["spd_rules"]), grouped(summary["spd_bytes_per_rule"])),
         ]
+        lines += heap_comparison(report, summary)
     elif got[2]:
         lines += ["", "The bench's summary was not captured (benches/results/scale-summary.json "
                   "is missing from this run)."]
+    return lines
+
+
+def heap_comparison(report, summary):
+    """The scale summary on the default heap against the same on 2 MB pages (same run)."""
+    snap = load_json(os.path.join(report.results, "criterion-scale.json")) or {}
+    huge = snap.get("summary_hugepages")
+    if not huge:
+        return ["", "The summary on a heap of 2 MB pages did not run with this one "
+                "(benches/criterion.sh runs it as root)."]
+    small = {r["tunnels"]: r for r in summary.get("rows") or []}
+    lines = [
+        "",
+        "The same summary with the bench's heap on %s kB pages (GLIBC_TUNABLES=glibc.malloc."
+        "hugetlb=2, as the dataplane's systemd unit starts it), run right after the one above "
+        "on %s kB pages; ns per packet:" % (huge.get("heap_page_kib") or "?",
+                                            summary.get("heap_page_kib") or "?"),
+        "",
+        "| tunnels | burst-64 on %s kB | on %s kB | ratio | to %d tunnels on %s kB |"
+        % (summary.get("heap_page_kib") or "?", huge.get("heap_page_kib") or "?",
+           REFERENCE_TUNNELS, huge.get("heap_page_kib") or "?"),
+        "|---|---|---|---|---|",
+    ]
+    rows = huge.get("rows") or []
+    ref = next((r for r in rows if r["tunnels"] == huge.get("reference_tunnels")), None)
+    for r in rows:
+        s = small.get(r["tunnels"])
+        a, b = (s or {}).get("burst_64_ns"), r.get("burst_64_ns")
+        q = ratio(b, a)
+        to_ref = ratio(b, (ref or {}).get("burst_64_ns"))
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            grouped(r["tunnels"]), ns(a) if a else "-", ns(b) if b else "-",
+            "%.2f" % q if q else "-", "%.2f" % to_ref if to_ref else "-"))
     return lines
 
 
@@ -1338,6 +1372,9 @@ def snapshot(args):
         sp = os.path.join(args.results, "scale-summary.json")
         if os.path.exists(sp) and os.path.getmtime(sp) >= since:
             data["summary"] = load_json(sp)
+        hp = os.path.join(args.results, "scale-summary-hugepages.json")
+        if os.path.exists(hp) and os.path.getmtime(hp) >= since:
+            data["summary_hugepages"] = load_json(hp)
     with open(args.out, "w") as f:
         json.dump(data, f, indent=1)
         f.write("\n")

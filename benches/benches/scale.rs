@@ -403,6 +403,10 @@ struct SummaryJson {
     shard_table_bytes_per_sa: usize,
     rss_sas: usize,
     rss_growth_kib: Option<u64>,
+    /// The page size under the bench's SA memory (4 on the default heap, 2048 with
+    /// GLIBC_TUNABLES=glibc.malloc.hugetlb=2 and hugepages free): benches/criterion.sh runs
+    /// the summary on both.
+    heap_page_kib: Option<u64>,
     load_start: Option<String>,
     load_end: Option<String>,
     rows: Vec<SummaryRow>,
@@ -525,6 +529,7 @@ fn summary() {
         shard_table_bytes_per_sa: s.table_bytes() / s.len(),
         rss_sas: s.len(),
         rss_growth_kib,
+        heap_page_kib: dataplane::runtime::heap::sa_heap_page_kib(),
         load_start,
         load_end: load_average(),
         rows: rows
