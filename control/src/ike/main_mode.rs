@@ -1698,6 +1698,10 @@ impl MmR2Sent {
             )));
         }
         log::debug!("ISAKMP:(0): processing KE payload. message ID = 0");
+        // a bad value is refused before a precomputed key pair is spent on it
+        p.group
+            .check_peer_public(g_xi)
+            .map_err(|e| c.malformed(format_args!("KE payload: {e}")))?;
         let dh = self
             .seeds
             .dh(p.group, &c.cfg.dh_pool)

@@ -831,6 +831,9 @@ impl QuickModeResponder {
                     ));
                 }
                 log::debug!("ISAKMP:(0): processing KE payload. message ID = {mid}");
+                // a bad value is refused before a precomputed key pair is spent on it
+                g.check_peer_public(ke)
+                    .map_err(|e| (protected::malformed(peer, format_args!("KE: {e}")), None))?;
                 let d = sa
                     .dh_pool
                     .take(g)

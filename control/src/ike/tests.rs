@@ -957,6 +957,45 @@ fn malformed_mm3_is_dropped_and_the_state_survives() {
 }
 
 #[test]
+fn a_bad_ke_value_spends_no_precomputed_key_pair() {
+    let g = DhGroup::Modp1024;
+    let p = policy(
+        10,
+        IkeCipher::Aes128,
+        HashAlg::Sha1,
+        AuthMethod::PreShare,
+        g,
+    );
+    let (ci, _) = psk_pair(p, b"k", b"k");
+    let pool = Arc::new(crate::ikecrypto::dh_pool::DhPool::new());
+    pool.set_targets(&[(g, 2)]);
+    pool.fill(1).unwrap();
+    let mut r = MainModeConfig::new(vec![p], Arc::new(TestCreds::psk(ra(), b"k")));
+    r.dh_pool = pool.clone();
+    let cr = Arc::new(r);
+    let (i1, mm1) = Initiator::start(ci, ia(), ra()).unwrap();
+    let (r2, mm2) = Responder::on_first(cr, &mm1, ra(), ia()).unwrap();
+    let (_i3, mm3) = next(i1.on_message(&mm2, ia(), ra()));
+    // g^x = 1: a small-subgroup value, refused before a key pair is taken
+    let mut m = Message::parse(&mm3).unwrap();
+    if let Payload::KeyExchange(k) = &mut m.payloads[0] {
+        k.data.fill(0);
+        *k.data.last_mut().unwrap() = 1;
+    }
+    let (r2, rej) = ignored(r2.on_message(&m.to_bytes().unwrap(), ra(), ia()));
+    assert!(
+        rej.error.to_string().contains("not in 1 < y < p-1"),
+        "{}",
+        rej.error
+    );
+    let s = pool.stats()[0];
+    assert_eq!((s.ready, s.taken, s.on_demand), (2, 0, 0));
+    // the real MM3 takes one
+    let _ = next(r2.on_message(&mm3, ra(), ia()));
+    assert_eq!(pool.stats()[0].taken, 1);
+}
+
+#[test]
 fn retransmissions_get_the_same_reply() {
     let p = policy(
         10,

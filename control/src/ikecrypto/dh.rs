@@ -19,7 +19,7 @@ use openssl::bn::{BigNum, BigNumContext, MsbOption};
 use openssl::derive::Deriver;
 use openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{PKey, Private, Public};
 use zeroize::Zeroizing;
 
 use super::{IkeCryptoError, Result};
@@ -355,23 +355,11 @@ impl DhPrivate {
     /// coordinate, [`DhGroup::secret_len`] bytes.
     pub fn shared_secret(&self, peer_public: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let group = self.group;
-        if peer_public.len() != group.key_len() {
-            return Err(IkeCryptoError::BadLength {
-                what: "peer Diffie-Hellman public value",
-                expected: group.key_len(),
-                got: peer_public.len(),
-            });
-        }
+        check_peer_length(group, peer_public)?;
         match &self.inner {
             Inner::Modp { x } => {
                 let p = group.prime().expect("MODP group has a prime");
-                let y = BigNum::from_slice(peer_public)?;
-                let one = BigNum::from_u32(1)?;
-                let mut pm1 = BigNum::new()?;
-                pm1.checked_sub(&p, &one)?;
-                if y <= one || y >= pm1 {
-                    return Err(IkeCryptoError::InvalidPublicValue("not in 1 < y < p-1"));
-                }
+                let y = modp_peer_value(&p, peer_public)?;
                 let xb = SecretBn::from_slice(x)?;
                 let mut ctx = BigNumContext::new()?;
                 let mut z = SecretBn(BigNum::new()?);
@@ -381,21 +369,7 @@ impl DhPrivate {
                 ))
             }
             Inner::Ecp { key } => {
-                let nid = group.curve().expect("ECP group has a curve");
-                let ec_group = EcGroup::from_curve_name(nid)?;
-                let mut ctx = BigNumContext::new()?;
-                let mut sec1 = Vec::with_capacity(1 + peer_public.len());
-                sec1.push(0x04);
-                sec1.extend_from_slice(peer_public);
-                // EC_POINT_oct2point refuses coordinates off the curve; check_key repeats
-                // that and also rejects the point at infinity and points outside the
-                // prime-order group.
-                let point = EcPoint::from_bytes(&ec_group, &sec1, &mut ctx)
-                    .map_err(|_| IkeCryptoError::InvalidPublicValue("not a point on the curve"))?;
-                let peer = EcKey::from_public_key(&ec_group, &point)?;
-                peer.check_key()
-                    .map_err(|_| IkeCryptoError::InvalidPublicValue("not a valid curve point"))?;
-                let peer = PKey::from_ec_key(peer)?;
+                let peer = PKey::from_ec_key(ecp_peer_key(group, peer_public)?)?;
                 let mut deriver = Deriver::new(key)?;
                 deriver.set_peer(&peer)?;
                 let secret = Zeroizing::new(deriver.derive_to_vec()?);
@@ -416,6 +390,61 @@ impl DhPrivate {
             }
         }
     }
+}
+
+impl DhGroup {
+    /// Checks a peer's public value as [`DhPrivate::shared_secret`] will, without a private
+    /// value: an exchange calls it before it takes a key pair from the pool, so that a peer
+    /// sending bad values cannot use up precomputed key pairs.
+    pub fn check_peer_public(self, peer_public: &[u8]) -> Result<()> {
+        check_peer_length(self, peer_public)?;
+        match self.prime() {
+            Some(p) => modp_peer_value(&p, peer_public).map(drop),
+            None => ecp_peer_key(self, peer_public).map(drop),
+        }
+    }
+}
+
+fn check_peer_length(group: DhGroup, peer_public: &[u8]) -> Result<()> {
+    if peer_public.len() == group.key_len() {
+        Ok(())
+    } else {
+        Err(IkeCryptoError::BadLength {
+            what: "peer Diffie-Hellman public value",
+            expected: group.key_len(),
+            got: peer_public.len(),
+        })
+    }
+}
+
+/// The peer's MODP value y, refused unless 1 < y < p - 1 (the small-subgroup values).
+fn modp_peer_value(p: &BigNum, peer_public: &[u8]) -> Result<BigNum> {
+    let y = BigNum::from_slice(peer_public)?;
+    let one = BigNum::from_u32(1)?;
+    let mut pm1 = BigNum::new()?;
+    pm1.checked_sub(p, &one)?;
+    if y <= one || y >= pm1 {
+        return Err(IkeCryptoError::InvalidPublicValue("not in 1 < y < p-1"));
+    }
+    Ok(y)
+}
+
+/// The peer's ECP point (x || y), refused unless it is a valid point of the group.
+fn ecp_peer_key(group: DhGroup, peer_public: &[u8]) -> Result<EcKey<Public>> {
+    let nid = group.curve().expect("ECP group has a curve");
+    let ec_group = EcGroup::from_curve_name(nid)?;
+    let mut ctx = BigNumContext::new()?;
+    let mut sec1 = Vec::with_capacity(1 + peer_public.len());
+    sec1.push(0x04);
+    sec1.extend_from_slice(peer_public);
+    // EC_POINT_oct2point refuses coordinates off the curve; check_key repeats that and also
+    // rejects the point at infinity and points outside the prime-order group.
+    let point = EcPoint::from_bytes(&ec_group, &sec1, &mut ctx)
+        .map_err(|_| IkeCryptoError::InvalidPublicValue("not a point on the curve"))?;
+    let peer = EcKey::from_public_key(&ec_group, &point)?;
+    peer.check_key()
+        .map_err(|_| IkeCryptoError::InvalidPublicValue("not a valid curve point"))?;
+    Ok(peer)
 }
 
 #[cfg(test)]
@@ -517,6 +546,23 @@ mod tests {
                 };
                 let bits = BigNum::from_slice(x).unwrap().num_bits();
                 assert_eq!(bits, 256, "{g}");
+            }
+        }
+    }
+
+    #[test]
+    fn checking_a_peer_value_needs_no_key_pair_and_agrees_with_the_secret() {
+        for g in DhGroup::ALL {
+            let (a, _) = DhPrivate::generate(g).unwrap();
+            let (_, good) = DhPrivate::generate(g).unwrap();
+            assert!(g.check_peer_public(&good).is_ok(), "{g}");
+            let mut bad = vec![0u8; g.key_len()];
+            if let Some(last) = bad.last_mut() {
+                *last = 1; // 1 for MODP; (0, ..., 1) is no curve point
+            }
+            for v in [&bad[..], &good[1..], &[0u8; 3][..]] {
+                assert!(g.check_peer_public(v).is_err(), "{g}: {}", v.len());
+                assert!(a.shared_secret(v).is_err(), "{g}: {}", v.len());
             }
         }
     }
