@@ -1699,15 +1699,16 @@ impl MmR2Sent {
         }
         log::debug!("ISAKMP:(0): processing KE payload. message ID = 0");
         // a bad value is refused before a precomputed key pair is spent on it
-        p.group
-            .check_peer_public(g_xi)
+        let peer_ke = p
+            .group
+            .peer_public(g_xi)
             .map_err(|e| c.malformed(format_args!("KE payload: {e}")))?;
         let dh = self
             .seeds
             .dh(p.group, &c.cfg.dh_pool)
             .map_err(|e| c.local_err(e))?;
         let g_xy = dh
-            .shared_secret(g_xi)
+            .shared_secret_with(&peer_ke)
             .map_err(|e| c.malformed(format_args!("KE payload: {e}")))?;
         log::debug!("ISAKMP:(0): processing NONCE payload. message ID = 0");
         let nr = self.seeds.nonce().map_err(|e| c.local_err(e))?;

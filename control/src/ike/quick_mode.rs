@@ -832,7 +832,8 @@ impl QuickModeResponder {
                 }
                 log::debug!("ISAKMP:(0): processing KE payload. message ID = {mid}");
                 // a bad value is refused before a precomputed key pair is spent on it
-                g.check_peer_public(ke)
+                let ke = g
+                    .peer_public(ke)
                     .map_err(|e| (protected::malformed(peer, format_args!("KE: {e}")), None))?;
                 let d = sa
                     .dh_pool
@@ -840,7 +841,7 @@ impl QuickModeResponder {
                     .map_err(|e| (local_err(sa, format_args!("PFS {g}: {e}")), None))?;
                 let public = d.public_value().to_vec();
                 let s = d
-                    .shared_secret(ke)
+                    .shared_secret_with(&ke)
                     .map_err(|e| (protected::malformed(peer, format_args!("KE: {e}")), None))?;
                 (Some(public), Some(s))
             }

@@ -348,28 +348,29 @@ impl DhPrivate {
         &self.public
     }
 
-    /// The shared secret g^xy from the peer's KE payload data, after validating it: it must be
-    /// exactly [`DhGroup::key_len`] bytes; for MODP 1 < y < p - 1 (which rules out the
-    /// small-subgroup values 0, 1 and p - 1 of these safe-prime groups); for ECP a point on
-    /// the curve. MODP secrets are left-padded to the prime length; ECP secrets are the x
-    /// coordinate, [`DhGroup::secret_len`] bytes.
+    /// The shared secret g^xy from the peer's KE payload data, after validating it
+    /// ([`DhGroup::peer_public`]). MODP secrets are left-padded to the prime length; ECP
+    /// secrets are the x coordinate, [`DhGroup::secret_len`] bytes.
     pub fn shared_secret(&self, peer_public: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.shared_secret_with(&self.group.peer_public(peer_public)?)
+    }
+
+    /// The shared secret g^xy from a peer value already validated for this group.
+    pub fn shared_secret_with(&self, peer: &PeerPublic) -> Result<Zeroizing<Vec<u8>>> {
         let group = self.group;
-        check_peer_length(group, peer_public)?;
-        match &self.inner {
-            Inner::Modp { x } => {
+        match (&self.inner, &peer.value) {
+            (Inner::Modp { x }, PeerValue::Modp(y)) if peer.group == group => {
                 let p = group.prime().expect("MODP group has a prime");
-                let y = modp_peer_value(&p, peer_public)?;
                 let xb = SecretBn::from_slice(x)?;
                 let mut ctx = BigNumContext::new()?;
                 let mut z = SecretBn(BigNum::new()?);
-                z.0.mod_exp(&y, &xb.0, &p, &mut ctx)?;
+                z.0.mod_exp(y, &xb.0, &p, &mut ctx)?;
                 Ok(Zeroizing::new(
                     z.0.to_vec_padded(group.secret_len() as i32)?,
                 ))
             }
-            Inner::Ecp { key } => {
-                let peer = PKey::from_ec_key(ecp_peer_key(group, peer_public)?)?;
+            (Inner::Ecp { key }, PeerValue::Ecp(peer_key)) if peer.group == group => {
+                let peer = PKey::from_ec_key(peer_key.clone())?;
                 let mut deriver = Deriver::new(key)?;
                 deriver.set_peer(&peer)?;
                 let secret = Zeroizing::new(deriver.derive_to_vec()?);
@@ -388,20 +389,36 @@ impl DhPrivate {
                     })
                 }
             }
+            _ => Err(IkeCryptoError::InvalidPublicValue("of another group")),
         }
     }
 }
 
+/// A peer's public value that passed its group's checks ([`DhGroup::peer_public`]).
+pub struct PeerPublic {
+    group: DhGroup,
+    value: PeerValue,
+}
+
+enum PeerValue {
+    Modp(BigNum),
+    Ecp(EcKey<Public>),
+}
+
 impl DhGroup {
-    /// Checks a peer's public value as [`DhPrivate::shared_secret`] will, without a private
-    /// value: an exchange calls it before it takes a key pair from the pool, so that a peer
-    /// sending bad values cannot use up precomputed key pairs.
-    pub fn check_peer_public(self, peer_public: &[u8]) -> Result<()> {
+    /// Validates a peer's KE payload data: exactly [`DhGroup::key_len`] bytes; for MODP
+    /// 1 < y < p - 1 (which rules out the small-subgroup values 0, 1 and p - 1 of these
+    /// safe-prime groups); for ECP a point of the curve's prime-order group. Needs no key
+    /// pair: an exchange validates before it takes one from the pool, so that a peer sending
+    /// bad values cannot use up precomputed key pairs, and hands the result to
+    /// [`DhPrivate::shared_secret_with`], which does not check again.
+    pub fn peer_public(self, peer_public: &[u8]) -> Result<PeerPublic> {
         check_peer_length(self, peer_public)?;
-        match self.prime() {
-            Some(p) => modp_peer_value(&p, peer_public).map(drop),
-            None => ecp_peer_key(self, peer_public).map(drop),
-        }
+        let value = match self.prime() {
+            Some(p) => PeerValue::Modp(modp_peer_value(&p, peer_public)?),
+            None => PeerValue::Ecp(ecp_peer_key(self, peer_public)?),
+        };
+        Ok(PeerPublic { group: self, value })
     }
 }
 
@@ -555,13 +572,13 @@ mod tests {
         for g in DhGroup::ALL {
             let (a, _) = DhPrivate::generate(g).unwrap();
             let (_, good) = DhPrivate::generate(g).unwrap();
-            assert!(g.check_peer_public(&good).is_ok(), "{g}");
+            assert!(g.peer_public(&good).is_ok(), "{g}");
             let mut bad = vec![0u8; g.key_len()];
             if let Some(last) = bad.last_mut() {
                 *last = 1; // 1 for MODP; (0, ..., 1) is no curve point
             }
             for v in [&bad[..], &good[1..], &[0u8; 3][..]] {
-                assert!(g.check_peer_public(v).is_err(), "{g}: {}", v.len());
+                assert!(g.peer_public(v).is_err(), "{g}: {}", v.len());
                 assert!(a.shared_secret(v).is_err(), "{g}: {}", v.len());
             }
         }

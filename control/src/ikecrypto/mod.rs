@@ -22,7 +22,7 @@ pub mod keys;
 pub mod prf;
 
 pub use cipher::{IkeCipher, IvChain};
-pub use dh::{DhGroup, DhPrivate};
+pub use dh::{DhGroup, DhPrivate, PeerPublic};
 pub use dh_pool::{DhPool, DhPoolStats};
 pub use keys::{AuthInputs, EspKeys, KeymatInputs, Phase1Keys};
 pub use prf::HashAlg;
