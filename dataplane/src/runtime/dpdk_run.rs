@@ -374,7 +374,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 );
             }
             log::info!(
-                "%DATAPLANE-6-WORKER: worker {} polling on lcore {lcore} (rx-mode {})",
+                "%DATAPLANE-6-WORKER: worker {} on lcore {lcore}, rx-mode {}",
                 worker.me,
                 rx_mode.name()
             );
