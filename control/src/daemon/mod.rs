@@ -30,6 +30,7 @@ mod reload;
 pub mod resync;
 pub mod run;
 pub mod sa_ids;
+mod step_pool;
 pub mod views;
 
 #[cfg(test)]
@@ -61,6 +62,7 @@ use children::{Child, Children};
 use phase1::{Advance, DpdState, Negotiation, P1Key, P1State, PendingQuick, Phase1};
 use policy::{GatewayPolicy, Origin};
 use quick::{Quick, QuickState};
+use step_pool::StepPool;
 
 /// How long the inbound SA of a rekeyed pair stays after the new pair took over.
 pub const RETIRE_GRACE: Duration = Duration::from_secs(5);
@@ -170,6 +172,8 @@ pub struct Daemon<L: Link> {
     /// then installed once for the batch instead of once per change (a hub bringing up
     /// hundreds of spokes would otherwise send its whole SPD once per spoke: O(N^2)).
     spd_batch: Option<bool>,
+    /// The threads a batch's steps run on, one per core.
+    steps: StepPool<Job, Stepped>,
 }
 
 fn random_u32() -> u32 {
@@ -179,7 +183,7 @@ fn random_u32() -> u32 {
     u32::from_be_bytes(b)
 }
 
-/// One exchange step of a batch to run on a thread of [`step_in_parallel`]: the phase 1 SA
+/// One exchange step of a batch to run on a thread of the [`StepPool`]: the phase 1 SA
 /// (taken out of the map meanwhile), the message, and what to do with it.
 struct Job {
     key: P1Key,
@@ -214,7 +218,7 @@ enum Outcome {
 }
 
 impl Job {
-    fn run(self) -> (P1Key, Phase1, IkeDatagram, Outcome) {
+    fn run(self) -> Stepped {
         let Job { key, p1, d, work } = self;
         let outcome = log_context::scope(p1.conn_id, || match work {
             Work::MainMode(n) => {
@@ -252,45 +256,8 @@ fn cores() -> usize {
 /// How often the link is read while steps run.
 const DRAIN_EVERY: Duration = Duration::from_millis(1);
 
-/// Runs a batch's steps on up to one thread per core (scoped threads: a batch is a handful
-/// of messages, each worth a millisecond or so of Diffie-Hellman or RSA); results in the
-/// jobs' order. Meanwhile this thread empties the link into `backlog`: the dataplane drops
-/// a control client whose socket is full when it has another IKE message to punt.
-fn step_in_parallel<L: Link>(
-    jobs: Vec<Job>,
-    link: &mut L,
-    backlog: &mut VecDeque<Event>,
-) -> Vec<(P1Key, Phase1, IkeDatagram, Outcome)> {
-    let threads = cores().min(jobs.len());
-    if threads <= 1 {
-        return jobs.into_iter().map(Job::run).collect();
-    }
-    // deal the jobs out round-robin, remembering each one's place
-    let mut chunks: Vec<Vec<(usize, Job)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, j) in jobs.into_iter().enumerate() {
-        chunks[i % threads].push((i, j));
-    }
-    let mut done: Vec<(usize, _)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| {
-                scope.spawn(move || c.into_iter().map(|(i, j)| (i, j.run())).collect::<Vec<_>>())
-            })
-            .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            match link.poll_event() {
-                Some(e) => backlog.push_back(e),
-                None => std::thread::sleep(DRAIN_EVERY),
-            }
-        }
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("an exchange step panicked"))
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
-}
+/// A step's result: the SA back, its message, what the step gave.
+type Stepped = (P1Key, Phase1, IkeDatagram, Outcome);
 
 fn addr_port(ip: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
@@ -315,6 +282,7 @@ impl<L: Link> Daemon<L> {
             next_crl_check: None,
             spd_batch: None,
             backlog: VecDeque::new(),
+            steps: StepPool::new(cores(), Job::run),
         }
     }
 
@@ -659,7 +627,14 @@ impl<L: Link> Daemon<L> {
                 work,
             });
         }
-        let stepped = step_in_parallel(jobs, &mut self.link, &mut self.backlog);
+        // Meanwhile the link is emptied into the backlog: the dataplane drops a control
+        // client whose socket is full when it has another IKE message to punt.
+        let (link, backlog) = (&mut self.link, &mut self.backlog);
+        let stepped = self.steps.run(jobs, DRAIN_EVERY, || {
+            while let Some(e) = link.poll_event() {
+                backlog.push_back(e);
+            }
+        });
         for (key, mut p1, d, outcome) in stepped {
             let keep = log_context::scope(p1.conn_id, || match outcome {
                 Outcome::MainMode(adv) => self.apply_advance(&mut p1, *adv, &d, now),
@@ -861,7 +836,7 @@ impl<L: Link> Daemon<L> {
     }
 
     /// What [`QuickModeResponder::on_qm1`] made of a QM1 (here or on a thread of
-    /// [`step_in_parallel`]), applied: the SA id, the inbound SA, QM2, the exchange's state.
+    /// [`StepPool`]), applied: the SA id, the inbound SA, QM2, the exchange's state.
     fn quick_responded(
         &mut self,
         p1: &mut Phase1,

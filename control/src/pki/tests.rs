@@ -1165,6 +1165,30 @@ fn crl_cache_basics() {
     assert!(e.to_string().contains("/nonexistent/x.crl"), "{e}");
 }
 
+#[test]
+fn a_crl_verified_once_is_still_refused_to_an_issuer_with_another_key() {
+    let p = pki();
+    let mut c = CrlCache::new();
+    c.load_file(&sub_crl().1).unwrap();
+    let t = now();
+    // verified with the sub-CA's key, which is remembered; then accepted from it
+    for _ in 0..2 {
+        assert_eq!(
+            c.status(&p.spoke.1, &p.sub.1, None, t),
+            crl::CertStatus::Good
+        );
+    }
+    // a CA of the same name and another key: the CRL is not its own
+    assert_eq!(
+        c.status(&p.spoke.1, &p.fake_sub.1, None, t),
+        crl::CertStatus::NoCrl
+    );
+    assert_eq!(
+        c.status(&p.spoke.1, &p.sub.1, None, t),
+        crl::CertStatus::Good
+    );
+}
+
 // --- identities ----------------------------------------------------------------------------
 
 #[test]
