@@ -1,5 +1,5 @@
 //! Raw cost of the ESP crypto backends: `EspCipher::seal` on one packet, per backend and
-//! transform, at 64 and 1420 bytes of payload. This is what `crypto::default_backend`'s
+//! transform, at 64, 512 and 1420 bytes of payload. This is what `crypto::default_backend`'s
 //! ranking is based on, and the "raw crypto" figure the ESP benchmarks compare against.
 //!
 //! `cargo bench -p benches --bench crypto` (add `-- gcm` to filter).
@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dataplane::crypto::{backends, Encryption, Integrity, Transform};
 
-const SIZES: [usize; 2] = [64, 1420];
+const SIZES: [usize; 3] = [64, 512, 1420];
 
 fn transforms() -> Vec<Transform> {
     use Encryption::*;

@@ -50,6 +50,11 @@ fn valid_transforms() -> Vec<Transform> {
     all
 }
 
+/// True when this CPU runs the VAES kernel (the `vaes` backend supports AES-GCM).
+fn vaes_here() -> bool {
+    dataplane::crypto::vaes_gcm::cpu_has_features()
+}
+
 fn supporting(t: Transform) -> Vec<&'static dyn Backend> {
     backends()
         .iter()
@@ -178,11 +183,11 @@ fn shared_transforms_interoperate_both_ways() {
             }
         }
     }
-    // ring and RustCrypto share esp-gcm 128 and 256; OpenSSL and RustCrypto share esp-des
-    // and esp-3des with each of the three HMACs; with the dpdk feature, intel-ipsec-mb shares
-    // both GCM sizes with ring and with RustCrypto.
-    let ipsec_mb_pairs = if cfg!(feature = "dpdk") { 4 } else { 0 };
-    assert_eq!(shared, 2 + 6 + ipsec_mb_pairs);
+    // ring and RustCrypto share esp-gcm 128 and 256, and so do intel-ipsec-mb (with the dpdk
+    // feature) and the VAES kernel (on a CPU that has it): every pair of them, for both
+    // sizes. OpenSSL and RustCrypto share esp-des and esp-3des with each of the three HMACs.
+    let gcm = 2 + usize::from(cfg!(feature = "dpdk")) + usize::from(vaes_here());
+    assert_eq!(shared, 2 * (gcm * (gcm - 1) / 2) + 6);
 }
 
 #[test]
@@ -325,14 +330,15 @@ fn malformed_lengths_give_bad_length_and_never_leak() {
 fn registry_names_defaults_and_refusals() {
     let names: Vec<&str> = backends().iter().map(|b| b.name()).collect();
     if cfg!(feature = "dpdk") {
-        assert_eq!(names, ["ipsec-mb", "ring", "openssl", "rustcrypto"]);
+        assert_eq!(names, ["ipsec-mb", "vaes", "ring", "openssl", "rustcrypto"]);
         assert_eq!(
             backend_by_name("ipsec-mb").map(|b| b.name()),
             Some("ipsec-mb")
         );
     } else {
-        assert_eq!(names, ["ring", "openssl", "rustcrypto"]);
+        assert_eq!(names, ["vaes", "ring", "openssl", "rustcrypto"]);
     }
+    assert_eq!(backend_by_name("vaes").map(|b| b.name()), Some("vaes"));
     assert_eq!(backend_by_name("ring").map(|b| b.name()), Some("ring"));
     assert_eq!(
         backend_by_name("openssl").map(|b| b.name()),
@@ -349,6 +355,7 @@ fn registry_names_defaults_and_refusals() {
         assert!(d.supports(t));
         let expected = match t.encryption {
             Encryption::Gcm128 | Encryption::Gcm256 if cfg!(feature = "dpdk") => "ipsec-mb",
+            Encryption::Gcm128 | Encryption::Gcm256 if vaes_here() => "vaes",
             Encryption::Gcm128 | Encryption::Gcm256 => "ring",
             Encryption::Des | Encryption::TripleDes => "openssl",
             _ => "rustcrypto",
