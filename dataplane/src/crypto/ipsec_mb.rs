@@ -202,20 +202,20 @@ impl EspCipher for ImbGcm {
         self.transform
     }
 
-    /// With the VAES kernel (x86-64 with VAES): what a small packet reads, i.e. the
-    /// kernel's lines and the line of fields after them (7 lines of the 25 the value spans).
-    /// A packet longer than [`SMALL_MAX`] then loads the library's key schedule on demand: the
-    /// burst cannot tell packet sizes to this call, and prefetching both schedules (17 lines
-    /// per packet, 34 KB for a burst of 32) would overflow the 32 KB L1 cache. Without the
-    /// kernel: what a packet reads of the library's key schedule, and the fields (10 lines;
-    /// prefetching all of them for a whole burst fills the L1 cache).
+    /// What the packet will read: for a short one with the VAES kernel (x86-64 with VAES),
+    /// the kernel's lines and the line of fields after them (7 lines of the 25 the value
+    /// spans); otherwise what a packet reads of the library's key schedule, and the fields
+    /// (10 lines). Not both: 17 lines per packet, 34 KB for a burst of 32, would overflow
+    /// the 32 KB L1 cache. `len_hint` is the frame's length, which is a few dozen bytes
+    /// more than the payload it holds: a packet near [`SMALL_MAX`] may get the other lines,
+    /// which costs it a cache miss and nothing else.
     #[inline]
-    fn prefetch(&self) {
+    fn prefetch(&self, len_hint: usize) {
         // Reads one flag of `small`: with thousands of SAs that is a load from a line that may
         // not be cached yet, so it is taken from the CPU-wide detection instead, which is
         // what decided whether `small` was keyed.
         #[cfg(target_arch = "x86_64")]
-        if super::vaes_gcm::cpu_has_features() {
+        if len_hint <= SMALL_MAX && super::vaes_gcm::cpu_has_features() {
             self.small.prefetch_small();
             crate::cache::line(&self.mgr as *const *mut c_void as *const u8);
             return;

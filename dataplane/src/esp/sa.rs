@@ -151,8 +151,8 @@ impl Sa {
     /// points to (the cipher's key schedule) and, inbound, the replay window's edge and the
     /// first inbound selector. Reads the SA's hot lines.
     #[inline(always)]
-    pub fn prefetch_deps(&self) {
-        self.cipher.prefetch();
+    pub fn prefetch_deps(&self, len_hint: usize) {
+        self.cipher.prefetch(len_hint);
         if self.direction == Direction::Inbound {
             self.replay.prefetch();
             crate::cache::line(self.inbound_v4.as_ptr() as *const u8);

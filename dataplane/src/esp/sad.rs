@@ -230,9 +230,9 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
     }
 
     #[inline(always)]
-    fn prefetch_sa_deps(&self, sa: SaRef) {
+    fn prefetch_sa_deps(&self, sa: SaRef, len_hint: usize) {
         if let Some(sa) = self.by_ref(sa) {
-            sa.prefetch_deps();
+            sa.prefetch_deps(len_hint);
         }
     }
 

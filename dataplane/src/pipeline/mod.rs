@@ -202,9 +202,10 @@ pub trait SaShard<P: PacketBuf> {
     #[inline]
     fn prefetch_sa(&self, _sa: SaRef) {}
     /// Stage two: starts loading what the SA points to (its key schedule), reading the SA
-    /// itself, which stage one prefetched a burst earlier. The default does nothing.
+    /// itself, which stage one prefetched a burst earlier. `len_hint` is the frame's length
+    /// (see [`crate::crypto::EspCipher::prefetch`]). The default does nothing.
     #[inline]
-    fn prefetch_sa_deps(&self, _sa: SaRef) {}
+    fn prefetch_sa_deps(&self, _sa: SaRef, _len_hint: usize) {}
     /// The inbound path in one call, for worker `me`: the owner of `spi`, then, when it is
     /// `me`, [`SaShard::decap`]. A shard overrides it to find the SA once rather than twice.
     #[inline]
@@ -401,9 +402,9 @@ impl Pipeline {
                     cx.sas.prefetch_sa(sa);
                 }
             }
-            for step in &steps[..n] {
+            for (step, pkt) in steps[..n].iter().zip(pkts.iter()) {
                 if let Some(sa) = step.sa() {
-                    cx.sas.prefetch_sa_deps(sa);
+                    cx.sas.prefetch_sa_deps(sa, pkt.len());
                 }
             }
             for (((pkt, ip), step), v) in pkts.iter_mut().zip(&infos).zip(&steps).zip(verdicts) {

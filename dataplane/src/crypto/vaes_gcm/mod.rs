@@ -270,8 +270,10 @@ impl EspCipher for VaesGcm {
         self.transform
     }
 
+    /// What a packet of up to 96 bytes reads; a longer one loads the remaining hash-key
+    /// powers on demand (at most two lines more).
     #[inline]
-    fn prefetch(&self) {
+    fn prefetch(&self, _len_hint: usize) {
         self.prefetch_small();
     }
 
