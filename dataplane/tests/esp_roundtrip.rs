@@ -310,9 +310,9 @@ fn every_transform_and_mode_round_trips() {
             let back = round_trip(&c, &mut out, &mut inb, &inner);
             assert_eq!(back, inner, "{:?} {:?} {} bytes", c.t, c.mode, n);
         }
-        assert_eq!(out.counters.encaps, 6);
-        assert_eq!(inb.counters.decaps, 6);
-        assert_eq!(inb.counters.verify, 6);
+        assert_eq!(out.counters().encaps, 6);
+        assert_eq!(inb.counters().decaps, 6);
+        assert_eq!(inb.counters().verify, 6);
     }
 }
 
@@ -440,7 +440,7 @@ fn too_big_reports_the_mtu_left_after_esp() {
         Err(EncapError::TooBig { max_inner: 1438 })
     );
     assert_eq!(p.data(), &big[..], "a refused packet is untouched");
-    assert_eq!(o.counters.send_errors, 1);
+    assert_eq!(o.counters().send_errors, 1);
 }
 
 /// Makes a valid ESP frame for the inbound SA, for the hostile tests to spoil.
@@ -518,13 +518,13 @@ fn hostile_input_is_dropped_and_counted() {
         Err(DropReason::PolicyMismatch)
     );
 
-    assert_eq!(i.counters.recv_errors, 4);
-    let names: Vec<_> = i.counters.drops_by_name().collect();
+    assert_eq!(i.counters().recv_errors, 4);
+    let names: Vec<_> = i.counters().drops_by_name().collect();
     assert!(names.contains(&("replay", 1)), "{names:?}");
     assert!(names.contains(&("auth-failed", 1)), "{names:?}");
     assert!(names.contains(&("malformed", 2)), "{names:?}");
     assert_eq!(
-        i2.counters.drops_by_name().collect::<Vec<_>>(),
+        i2.counters().drops_by_name().collect::<Vec<_>>(),
         vec![("policy-mismatch", 1)]
     );
 }

@@ -1,12 +1,43 @@
 //! Per-SA counters with IOS's meaning, kept by the SA's owner lcore (plain integers: only the
 //! owner writes them; the main lcore reads a snapshot through the runtime).
+//!
+//! What a packet that goes through touches ([`SaTraffic`]) is kept apart from what only a
+//! refused packet touches ([`SaErrors`]): the first sits in the SA's hot lines, the second
+//! (a counter per drop reason) far from them. IOS's six packet counters are one count here:
+//! every packet this SA encapsulates is encrypted and, with an ICV, digested, and every
+//! packet it decapsulates was decrypted and verified; [`SaCounters`] spells them out.
 
 use crate::pipeline::DropReason;
 
-/// What `show crypto ipsec sa` prints for one SA, plus drops by reason.
-// repr(C): the per-reason drops stay last, out of the SA's hot lines (see `Sa`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counted for every packet the SA passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
+pub struct SaTraffic {
+    /// Packets encapsulated (outbound SA) or decapsulated (inbound SA).
+    pub packets: u64,
+    /// Plaintext bytes protected or recovered (what the kilobyte lifetime counts).
+    pub bytes: u64,
+}
+
+/// Counted only when the SA refuses a packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SaErrors {
+    /// `#send errors` (outbound) or `#recv errors` (inbound).
+    pub errors: u64,
+    /// By reason.
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl SaErrors {
+    pub fn count(&mut self, r: DropReason) {
+        self.errors += 1;
+        self.drops[r as usize] += 1;
+    }
+}
+
+/// What `show crypto ipsec sa` prints for one SA, plus drops by reason: a view built from
+/// [`SaTraffic`] and [`SaErrors`] (see [`crate::esp::Sa::counters`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SaCounters {
     /// Outbound: `#pkts encaps`, `#pkts encrypt`, `#pkts digest`.
     pub encaps: u64,
@@ -16,7 +47,7 @@ pub struct SaCounters {
     pub decaps: u64,
     pub decrypt: u64,
     pub verify: u64,
-    /// Plaintext bytes protected or recovered (what the kilobyte lifetime counts).
+    /// Plaintext bytes protected or recovered.
     pub bytes: u64,
     /// `#send errors`: packets this outbound SA could not send (too big, expired, no room).
     pub send_errors: u64,
@@ -27,9 +58,32 @@ pub struct SaCounters {
 }
 
 impl SaCounters {
-    pub fn drop(&mut self, r: DropReason) {
-        self.drops[r as usize] += 1;
+    /// The view of an outbound SA's counts (`icv`: its transform has an integrity check).
+    pub fn outbound(t: &SaTraffic, e: &SaErrors, icv: bool) -> SaCounters {
+        SaCounters {
+            encaps: t.packets,
+            encrypt: t.packets,
+            digest: if icv { t.packets } else { 0 },
+            bytes: t.bytes,
+            send_errors: e.errors,
+            drops: e.drops,
+            ..SaCounters::default()
+        }
     }
+
+    /// The view of an inbound SA's counts.
+    pub fn inbound(t: &SaTraffic, e: &SaErrors, icv: bool) -> SaCounters {
+        SaCounters {
+            decaps: t.packets,
+            decrypt: t.packets,
+            verify: if icv { t.packets } else { 0 },
+            bytes: t.bytes,
+            recv_errors: e.errors,
+            drops: e.drops,
+            ..SaCounters::default()
+        }
+    }
+
     /// Non-zero drops by reason name.
     pub fn drops_by_name(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         DropReason::ALL

@@ -27,8 +27,7 @@ impl Sa {
     ) -> Result<(), DropReason> {
         let r = self.decap_inner(pkt, l3_off, esp_off);
         if let Err(reason) = r {
-            self.counters.recv_errors += 1;
-            self.counters.drop(reason);
+            self.errors.count(reason);
         }
         r
     }
@@ -58,12 +57,12 @@ impl Sa {
             _ => return Err(DropReason::Malformed),
         };
         let hdr = self.esp_header_len();
-        if esp_off > ip_end || ip_end - esp_off < hdr + self.icv_len + esp::TRAILER_LEN {
+        if esp_off > ip_end || ip_end - esp_off < hdr + self.icv_len as usize + esp::TRAILER_LEN {
             return Err(DropReason::Malformed);
         }
-        let enc_len = ip_end - esp_off - hdr - self.icv_len;
+        let enc_len = ip_end - esp_off - hdr - self.icv_len as usize;
         // block_len is a power of two (checked when the SA is built): a mask, not a division.
-        if enc_len & (self.block_len - 1) != 0 {
+        if enc_len & (self.block_len as usize - 1) != 0 {
             return Err(DropReason::Malformed);
         }
         let outer_v6 = d[l3_off] >> 4 == 6;
@@ -89,7 +88,7 @@ impl Sa {
         if trailer.next_header == proto::NO_NEXT {
             // A dummy packet (RFC 4303 section 2.6, traffic flow confidentiality): authentic,
             // and meant to be thrown away.
-            self.counters.decaps += 1;
+            self.traffic.packets += 1;
             return Err(DropReason::EspOther);
         }
 
@@ -149,14 +148,10 @@ impl Sa {
         if !self.inbound_allows(pkt.data(), ethertype)? {
             return Err(DropReason::PolicyMismatch);
         }
-        let c = &mut self.counters;
-        c.decaps += 1;
-        c.decrypt += 1;
-        if self.icv_len > 0 {
-            c.verify += 1;
-        }
-        c.bytes += payload_len as u64;
-        self.lifetime.on_bytes(c.bytes);
+        let t = &mut self.traffic;
+        t.packets += 1;
+        t.bytes += payload_len as u64;
+        self.lifetime.on_bytes(t.bytes);
         Ok(())
     }
 

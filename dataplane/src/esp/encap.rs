@@ -28,8 +28,7 @@ impl Sa {
             Mode::Transport => self.encap_transport(pkt, mtu),
         };
         if let Err(e) = r {
-            self.counters.send_errors += 1;
-            self.counters.drop(match e {
+            self.errors.count(match e {
                 EncapError::TooBig { .. } => DropReason::TooBig,
                 EncapError::Drop(r) => r,
             });
@@ -76,21 +75,18 @@ impl Sa {
         e.set_seq(seq as u32);
         let iv_at = esp_at + 8;
         let mut iv = [0u8; 16];
-        self.next_iv(&mut iv[..self.iv_len], seq);
-        d[iv_at..iv_at + self.iv_len].copy_from_slice(&iv[..self.iv_len]);
+        let iv_len = self.iv_len as usize;
+        self.next_iv(&mut iv[..iv_len], seq);
+        d[iv_at..iv_at + iv_len].copy_from_slice(&iv[..iv_len]);
         let esn_hi = self.esn.then_some((seq >> 32) as u32);
         self.cipher.seal(&mut d[esp_at..], esn_hi);
     }
 
     fn count_sent(&mut self, plain: usize) {
-        let c = &mut self.counters;
-        c.encaps += 1;
-        c.encrypt += 1;
-        if self.icv_len > 0 {
-            c.digest += 1;
-        }
-        c.bytes += plain as u64;
-        self.lifetime.on_bytes(c.bytes);
+        let t = &mut self.traffic;
+        t.packets += 1;
+        t.bytes += plain as u64;
+        self.lifetime.on_bytes(t.bytes);
     }
 
     fn encap_tunnel<P: PacketBuf>(&mut self, pkt: &mut P, mtu: usize) -> Result<(), EncapError> {
@@ -108,7 +104,7 @@ impl Sa {
         let pad = self.pad_len(inner_len);
         let outer = self.outer_len();
         let hdr = self.esp_header_len();
-        let tail = pad + esp::TRAILER_LEN + self.icv_len;
+        let tail = pad + esp::TRAILER_LEN + self.icv_len as usize;
         let total = outer + hdr + inner_len + tail;
         if total > mtu {
             return Err(EncapError::TooBig {
@@ -132,32 +128,32 @@ impl Sa {
     fn write_outer(&mut self, d: &mut [u8], tos: u8, df: bool) {
         let total = d.len();
         let udp_at;
-        match (self.outer_v4, self.local, self.remote) {
-            // IPv4: the header prepared when the SA was built, see `ipv4::Template`.
-            (Some(t), _, _) => {
-                self.ip_id = self.ip_id.wrapping_add(1);
-                t.emit(d, tos, total as u16, self.ip_id, df);
-                udp_at = ipv4::MIN_HEADER_LEN;
+        // IPv4 reads only the SA's first line; the addresses (cold) only over IPv6.
+        if let Some(t) = self.outer_v4 {
+            // The header prepared when the SA was built, see `ipv4::Template`.
+            self.ip_id = self.ip_id.wrapping_add(1);
+            t.emit(d, tos, total as u16, self.ip_id, df);
+            udp_at = ipv4::MIN_HEADER_LEN;
+        } else {
+            let (IpAddr::V6(src), IpAddr::V6(dst)) = (self.local, self.remote) else {
+                // SaParams with mixed outer families are refused when the SA is built, and
+                // an IPv4 pair always has its template.
+                unreachable!("outer addresses of one family")
+            };
+            ipv6::Repr {
+                src,
+                dst,
+                next_header: if self.udp.is_some() {
+                    proto::UDP
+                } else {
+                    proto::ESP
+                },
+                payload_len: total - ipv6::HEADER_LEN,
+                hop_limit: 64,
+                traffic_class: tos,
             }
-            (None, IpAddr::V6(src), IpAddr::V6(dst)) => {
-                ipv6::Repr {
-                    src,
-                    dst,
-                    next_header: if self.udp.is_some() {
-                        proto::UDP
-                    } else {
-                        proto::ESP
-                    },
-                    payload_len: total - ipv6::HEADER_LEN,
-                    hop_limit: 64,
-                    traffic_class: tos,
-                }
-                .emit(d);
-                udp_at = ipv6::HEADER_LEN;
-            }
-            // SaParams with mixed outer families are refused when the SA is built, and an
-            // IPv4 pair always has its template.
-            _ => unreachable!("outer addresses of one family"),
+            .emit(d);
+            udp_at = ipv6::HEADER_LEN;
         }
         if let Some(u) = self.udp {
             udp::write_header(
@@ -166,7 +162,7 @@ impl Sa {
                 u.remote_port,
                 (total - udp_at) as u16,
             );
-            if self.remote.is_ipv6() {
+            if self.outer_v4.is_none() {
                 // IPv6 has no header checksum: UDP's is mandatory (RFC 8200 section 8.1).
                 let mut p = udp::Packet::new_unchecked(&mut d[udp_at..]);
                 p.fill_checksum(self.local, self.remote);
@@ -203,10 +199,11 @@ impl Sa {
             0
         };
         let hdr = self.esp_header_len();
-        let tail = pad + esp::TRAILER_LEN + self.icv_len;
+        let tail = pad + esp::TRAILER_LEN + self.icv_len as usize;
         if len + udp_len + hdr + tail > mtu {
-            let room = mtu.saturating_sub(hl + udp_len + hdr + self.icv_len);
-            let max = hl + (room / self.block_len * self.block_len).saturating_sub(2);
+            let room = mtu.saturating_sub(hl + udp_len + hdr + self.icv_len as usize);
+            let max =
+                hl + (room / self.block_len as usize * self.block_len as usize).saturating_sub(2);
             return Err(EncapError::TooBig { max_inner: max });
         }
         if pkt.headroom() < udp_len + hdr || pkt.tailroom() < tail {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::counters::SaCounters;
+use super::counters::{SaCounters, SaErrors, SaTraffic};
 use super::lifetime::{LifetimeEvent, LifetimeState};
 use super::params::{Direction, Mode, SaParams, Selector, UdpEncap};
 use super::replay::ReplayWindow;
@@ -79,49 +79,59 @@ pub enum SaError {
 }
 
 /// One SA, laid out for the fast path (`repr(C)`, so that the order below is the order in
-/// memory): what every packet reads or writes comes first, up to the per-reason drop
-/// counters; what only the inbound path touches (the replay window) follows; what only show
-/// output and the control plane read comes last. With thousands of SAs, each packet finds
-/// its SA cold in the cache: the pipeline prefetches [`Sa::HOT_BYTES`] from the start of the
-/// SA and then the cipher's key schedule ([`Sa::prefetch`], [`Sa::prefetch_deps`]) for the
-/// whole burst before it encapsulates or decapsulates the first packet.
-#[repr(C)]
+/// memory, and aligned to a cache line). With thousands of SAs each packet finds its SA cold
+/// in the cache, and the lines it must load are what a burst waits for, so a packet reads
+/// three lines of it:
+/// - line 0, every packet: the cipher, the sequence number, the framing;
+/// - line 1, every packet: the counters of packets and bytes, and the lifetime;
+/// - line 2: the outbound path to the peer, or the inbound selectors' list.
+///
+/// An inbound SA's replay window follows (its header and one word of the bitmap are read);
+/// what only a refused packet (the errors), show output or the control plane reads comes
+/// last. The pipeline prefetches [`Sa::HOT_BYTES`] and then what the SA points to, the
+/// cipher's key schedule ([`Sa::prefetch`], [`Sa::prefetch_deps`]), for the whole burst
+/// before it encapsulates or decapsulates the first packet. `hot_lines_layout` below checks
+/// the offsets at compile time.
+#[repr(C, align(64))]
 pub struct Sa {
-    pub spi: u32,
-    /// The SPD's id for this SA's crypto-map entry.
-    pub sa_id: u32,
+    // Line 0.
+    pub(super) cipher: Box<dyn EspCipher>,
     /// Outbound: the last sequence number sent (full 64 bits).
     pub(super) seq: u64,
-    pub(super) cipher: Box<dyn EspCipher>,
-    pub(super) iv_len: usize,
-    pub(super) icv_len: usize,
-    pub(super) block_len: usize,
-    /// Tunnel mode over IPv4: the outer header's fixed part.
-    pub(super) outer_v4: Option<ipv4::Template>,
+    pub spi: u32,
     /// Outer IPv4 identification, per SA.
     pub(super) ip_id: u16,
+    pub(super) iv_len: u8,
+    pub(super) icv_len: u8,
+    /// Over IPv4 (tunnel mode: the outer header's fixed part). `None` over IPv6.
+    pub(super) outer_v4: Option<ipv4::Template>,
+    pub(super) udp: Option<UdpEncap>,
+    pub(super) block_len: u8,
     pub direction: Direction,
     pub(super) esn: bool,
     pub(super) aead: bool,
     pub(super) mode: Mode,
-    pub(super) udp: Option<UdpEncap>,
+    // Line 1.
+    pub(super) traffic: SaTraffic,
+    pub lifetime: LifetimeState,
+    // Line 2.
     /// Outbound: the way to the peer, as last resolved (see [`PeerPath`]).
     pub(super) path: Option<PeerPath>,
-    pub lifetime: LifetimeState,
     /// Inbound only: the IPv4 entries of `inbound_policy` as masks and ranges, checked per
     /// packet without building `IpAddr`s (a selector with an IPv6 side never matches an IPv4
     /// packet).
     pub(super) inbound_v4: Vec<SelectorV4>,
+    /// The SPD's id for this SA's crypto-map entry.
+    pub sa_id: u32,
+    /// Inbound only: the receive window (its header, then the bitmap).
+    pub(super) replay: ReplayWindow,
+    /// Touched only when a packet is refused.
+    pub(super) errors: SaErrors,
     /// Inbound only: what decrypted packets must match (the mirror images of the selectors,
     /// i.e. the peer's traffic toward us).
     pub(super) inbound_policy: Vec<Selector>,
     pub(super) local: IpAddr,
     pub(super) remote: IpAddr,
-    /// Per-packet counters first, the drops by reason (touched only on a drop) last: the hot
-    /// part of the SA ends where `counters.drops` begins.
-    pub counters: SaCounters,
-    /// Inbound only: the receive window (its header, then the bitmap).
-    pub(super) replay: ReplayWindow,
     /// Outbound CBC IVs: unpredictable, from a per-SA ChaCha stream seeded from the OS at
     /// install time (no syscall per packet).
     pub(super) iv_rng: ChaCha8Rng,
@@ -135,11 +145,22 @@ pub struct Sa {
     pub backend: &'static str,
 }
 
+/// The three lines of [`Sa`]'s doc, checked when the crate is built: a field added in the
+/// wrong place, or a type that grew, fails the build rather than silently costing every
+/// packet a cache miss.
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(Sa, mode) < 64, "line 0 spills");
+    assert!(offset_of!(Sa, traffic) == 64);
+    assert!(offset_of!(Sa, path) == 128, "line 1 spills");
+    assert!(offset_of!(Sa, sa_id) + 4 <= 192, "line 2 spills");
+    assert!(offset_of!(Sa, replay) == 192);
+};
+
 impl Sa {
-    /// Bytes from the start of an SA that every packet reads or writes: everything up to
-    /// the drops by reason (see the layout note on [`Sa`]).
-    pub const HOT_BYTES: usize =
-        std::mem::offset_of!(Sa, counters) + std::mem::offset_of!(SaCounters, drops);
+    /// Bytes from the start of an SA that every packet reads or writes (an inbound one also
+    /// reads its replay window's header, which [`Sa::prefetch_deps`] loads).
+    pub const HOT_BYTES: usize = std::mem::offset_of!(Sa, replay);
 
     /// Stage one of a burst: starts loading the SA's hot lines. Reads nothing of the SA.
     #[inline(always)]
@@ -199,9 +220,10 @@ impl Sa {
             sa_id,
             seq: 0,
             esn: params.esn,
-            iv_len: t.iv_len(),
-            icv_len: t.icv_len(),
-            block_len: t.encryption.block_len(),
+            // At most 16 each (Transform's tables): they fit a byte.
+            iv_len: t.iv_len() as u8,
+            icv_len: t.icv_len() as u8,
+            block_len: t.encryption.block_len() as u8,
             aead: t.encryption.is_aead(),
             mode: params.mode,
             cipher,
@@ -210,7 +232,8 @@ impl Sa {
             remote: params.remote,
             ip_id: (params.spi as u16) ^ 0x5a5a,
             path: None,
-            counters: SaCounters::default(),
+            traffic: SaTraffic::default(),
+            errors: SaErrors::default(),
             lifetime: LifetimeState::new(&params.lifetime, now),
             replay: ReplayWindow::new(params.replay_window, params.esn),
             inbound_policy,
@@ -247,13 +270,14 @@ impl Sa {
 
     /// Outer header bytes in tunnel mode: IP, and UDP when encapsulated.
     pub fn outer_len(&self) -> usize {
-        let ip = if self.remote.is_ipv4() { 20 } else { 40 };
+        // `outer_v4` rather than `remote`: it is in the SA's first line, `remote` is not.
+        let ip = if self.outer_v4.is_some() { 20 } else { 40 };
         ip + if self.udp.is_some() { 8 } else { 0 }
     }
 
     /// ESP header and IV.
     pub(super) fn esp_header_len(&self) -> usize {
-        8 + self.iv_len
+        8 + self.iv_len as usize
     }
 
     /// Bytes of padding for `payload_len` bytes of payload (the trailer's 2 bytes included in
@@ -261,20 +285,26 @@ impl Sa {
     pub(super) fn pad_len(&self, payload_len: usize) -> usize {
         // Every ESP block length is a power of two (4, 8 or 16; checked in `new`), so the
         // remainders are masks: a division per packet costs more than the rest of the framing.
-        let m = self.block_len - 1;
-        (self.block_len - ((payload_len + 2) & m)) & m
+        let b = self.block_len as usize;
+        let m = b - 1;
+        (b - ((payload_len + 2) & m)) & m
     }
 
     /// Bytes added to an inner packet of `inner_len` bytes in tunnel mode.
     pub fn overhead(&self, inner_len: usize) -> usize {
-        self.outer_len() + self.esp_header_len() + self.pad_len(inner_len) + 2 + self.icv_len
+        self.outer_len()
+            + self.esp_header_len()
+            + self.pad_len(inner_len)
+            + 2
+            + self.icv_len as usize
     }
 
     /// The largest inner packet that fits `mtu` once encapsulated in tunnel mode: what an
     /// ICMP "fragmentation needed" reports.
     pub fn max_inner_len(&self, mtu: usize) -> usize {
-        let room = mtu.saturating_sub(self.outer_len() + self.esp_header_len() + self.icv_len);
-        (room & !(self.block_len - 1)).saturating_sub(2)
+        let room =
+            mtu.saturating_sub(self.outer_len() + self.esp_header_len() + self.icv_len as usize);
+        (room & !(self.block_len as usize - 1)).saturating_sub(2)
     }
 
     /// Writes the next IV into `iv`: the 64-bit sequence number for AES-GCM (unique per key,
@@ -289,13 +319,22 @@ impl Sa {
 
     /// Checks the lifetime against the clock; the runtime calls it every few milliseconds.
     pub fn poll_lifetime(&mut self, now: u64) -> Option<LifetimeEvent> {
-        self.lifetime.poll(now, self.counters.bytes)
+        self.lifetime.poll(now, self.traffic.bytes)
+    }
+
+    /// IOS's counters of this SA.
+    pub fn counters(&self) -> SaCounters {
+        let icv = self.icv_len > 0;
+        match self.direction {
+            Direction::Outbound => SaCounters::outbound(&self.traffic, &self.errors, icv),
+            Direction::Inbound => SaCounters::inbound(&self.traffic, &self.errors, icv),
+        }
     }
 
     /// The SA's counters as the channel reports them.
     pub fn report(&self, now: u64, owner: u16) -> SaCountersMsg {
-        let (kb, secs) = self.lifetime.remaining(now, self.counters.bytes);
-        let c = &self.counters;
+        let (kb, secs) = self.lifetime.remaining(now, self.traffic.bytes);
+        let c = self.counters();
         SaCountersMsg {
             spi: self.spi,
             direction: Some(self.direction),
