@@ -139,3 +139,30 @@ session_key.outbound = { spi = 5, cipher = "$GCM_OUT" }
 $extra
 EOF
 }
+
+# bench_heap_on_hugepages PAGES: prepares to run ipsec-dataplane as
+# deploy/systemd/ipsec-dataplane.service does, with its heap (SAs, key schedules, SPD) on
+# 2 MB pages: with thousands of tunnels, 4 kB pages add a TLB miss to every packet's cache
+# misses, and the scale figures would measure the page size rather than the gateway. Makes
+# sure PAGES hugepages are free (raising vm.nr_hugepages; bench_heap_restore puts it back)
+# and sets BENCH_HEAP_ENV to the environment to start the processes with (`env
+# "$BENCH_HEAP_ENV" ...`). The EAL itself runs with --no-huge in these benchmarks, so the
+# pages are the heap's alone. Says so when fewer could be had (glibc then falls back to 4 kB
+# pages, and the gateway's %DATAPLANE-5-HEAP line says which it got).
+bench_heap_on_hugepages() {
+    local want=$1 free
+    BENCH_HP_BEFORE=$(cat /proc/sys/vm/nr_hugepages)
+    free=$(awk '/^HugePages_Free/ { print $2 }' /proc/meminfo)
+    if [ "$free" -lt "$want" ]; then
+        echo $((BENCH_HP_BEFORE + want - free)) >/proc/sys/vm/nr_hugepages || true
+        free=$(awk '/^HugePages_Free/ { print $2 }' /proc/meminfo)
+    fi
+    [ "$free" -ge "$want" ] ||
+        echo "warning: $free of $want hugepages free for the heap; the rest of it on 4 kB pages" >&2
+    BENCH_HEAP_ENV=GLIBC_TUNABLES=glibc.malloc.hugetlb=2
+}
+
+# bench_heap_restore: vm.nr_hugepages as it was before bench_heap_on_hugepages.
+bench_heap_restore() {
+    [ -z "${BENCH_HP_BEFORE:-}" ] || echo "$BENCH_HP_BEFORE" >/proc/sys/vm/nr_hugepages || true
+}

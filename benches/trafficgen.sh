@@ -18,6 +18,9 @@
 #   2 workers: worker lcore 2 is folded onto CPU 0 (ipsec-dataplane's --lcores 2@0), where the
 #              generator also runs: the second worker and the generator share one CPU, so the
 #              2-worker figure says more about time-sharing than about scaling.
+# The gateway and the generator run with their heaps on 2 MB pages, as
+# deploy/systemd/ipsec-dataplane.service runs the gateway (HEAP_PAGES hugepages are reserved
+# for the run and given back after; the EAL itself runs with --no-huge on these memif labs).
 # Everything runs at nice 19 next to whatever else the machine does: read the ratios (N
 # tunnels against the fewest in trafficgen.md, against 4 in RESULTS.md as the issue's targets
 # are; 2 workers against 1; within one run), not the absolute figures.
@@ -27,7 +30,7 @@
 # start-up times), trafficgen.svg (zero-loss Mpps against tunnels). Needs root (DPDK).
 #
 # Usage: [TUNNELS="1 4 10 100 1000 10000"] [WORKER_TUNNELS=100] [SIZES=64,128,512,1420,imix]
-#        [DURATION=1] [LOSS=0 (percent)] [KEEP=1] benches/trafficgen.sh
+#        [DURATION=1] [LOSS=0 (percent)] [HEAP_PAGES=256] [KEEP=1] benches/trafficgen.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TGT=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -54,20 +57,23 @@ stop_dataplane() {
     wait "$DP" 2>/dev/null || true
     DP=
 }
-cleanup() { stop_dataplane; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
+cleanup() { stop_dataplane; bench_heap_restore; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 
 placement() { # WORKERS
     if [ "$1" = 1 ]; then
-        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, worker on CPU 1; generator on CPU 0"
+        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, worker on CPU 1; generator on CPU 0; heaps on 2 MB pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=2, as the systemd unit runs the gateway)"
     else
-        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, workers on CPU 1 and CPU 0; generator on CPU 0 (shares it with the second worker)"
+        echo "2-CPU machine shared with other work, all at nice 19: gateway main lcore on CPU 0, workers on CPU 1 and CPU 0; generator on CPU 0 (shares it with the second worker); heaps on 2 MB pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=2, as the systemd unit runs the gateway)"
     fi
 }
 
 # shellcheck source=lib.sh
 source "$ROOT/benches/lib.sh"
 bench_begin trafficgen "${IPSEC_DATAPLANE:+IPSEC_DATAPLANE=$IPSEC_DATAPLANE }${IPSEC_TRAFFICGEN:+IPSEC_TRAFFICGEN=$IPSEC_TRAFFICGEN }TUNNELS=\"$TUNNELS\" WORKER_TUNNELS=$WORKER_TUNNELS SIZES=$SIZES DURATION=$DURATION LOSS=$LOSS benches/trafficgen.sh"
+# The gateway's heap (and the generator's: its SAs and templates for every tunnel) on 2 MB
+# pages, as the systemd unit runs the gateway.
+bench_heap_on_hugepages "${HEAP_PAGES:-256}"
 starts="$W/starts.md"
 : >"$W/starts.tsv"
 printf '\nGateway start-up (configuration load, SA install, ports; from exec to %%DATAPLANE-6-READY):\n\n| tunnels | workers | seconds |\n|---|---|---|\n' >"$starts"
@@ -87,11 +93,11 @@ run_mode() { # TUNNELS WORKERS MODE; 0 = done, 2 = the gateway died
     local n=$1 w=$2 mode=$3 lab="$W/lab-$1-$2" t0 ready="" g
     rm -f "$lab/dataplane.sock"
     t0=$(date +%s.%N)
-    nice -n 19 "$BIN" --config "$lab/gateway.toml" >"$lab/dataplane-$mode.log" 2>&1 &
+    env "$BENCH_HEAP_ENV" nice -n 19 "$BIN" --config "$lab/gateway.toml" >"$lab/dataplane-$mode.log" 2>&1 &
     DP=$!
     # The generator reads the same configuration (the keys) while the gateway loads it;
     # it waits for the gateway's memif links and control channel before sending.
-    nice -n 19 "$GEN" run --lab "$lab" --mode "$mode" --sizes "$SIZES" --duration "$DURATION" \
+    env "$BENCH_HEAP_ENV" nice -n 19 "$GEN" run --lab "$lab" --mode "$mode" --sizes "$SIZES" --duration "$DURATION" \
         --loss-tolerance "$LOSS" --drain-ms 250 --cpu 0 --wait 900 \
         --placement "$(placement "$w")" --json "$W/runs/$(printf '%05d' "$n")-$w-$mode.json" \
         2>"$lab/$mode.log" >/dev/null &
@@ -122,6 +128,7 @@ run_mode() { # TUNNELS WORKERS MODE; 0 = done, 2 = the gateway died
         printf '%s\t%s\t%s\n' "$n" "$w" "$ready" >>"$W/starts.tsv"
     fi
     grep -E 'zero-loss' "$lab/$mode.log" | sed "s/^/  [$w worker(s)] /" >&2
+    grep -m1 -o 'SA memory on [0-9]* kB pages' "$lab/dataplane-$mode.log" | sed 's/^/  gateway: /' >&2 || true
     stop_dataplane
     tail -3 "$lab/dataplane-$mode.log" | sed 's/^/  gateway: /' >&2
 }

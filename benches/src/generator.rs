@@ -129,13 +129,16 @@ pub struct Traffic {
     sizes: Vec<usize>,
     /// The sending order, as indices into `sizes`.
     pattern: Vec<usize>,
-    /// `[tunnel][size]`: the Ethernet frame (encap) or the inner IP packet (decap).
-    templates: Vec<Vec<Vec<u8>>>,
+    /// Per size, every tunnel's Ethernet frame (encap) or inner IP packet (decap), one after
+    /// the other (see [`Traffic::template`]): one array per size rather than a vector per
+    /// tunnel, so that finding a tunnel's packet is not a chain of cache misses when there
+    /// are thousands of tunnels (the generator must stay faster than the gateway).
+    templates: Vec<Vec<u8>>,
     /// Decap: the peer's outbound SA per tunnel (encrypts); encap: its inbound SA (decrypts
     /// the sample).
     peer_sas: Vec<Sa>,
     /// Encap: the gateway's outbound SPI -> tunnel.
-    tunnel_of_spi: HashMap<u32, u32>,
+    tunnel_of_spi: SpiIndex,
     /// Ethernet addresses of the frames sent (dst: the gateway's port).
     eth_dst: [u8; 6],
     eth_src: [u8; 6],
@@ -163,11 +166,7 @@ impl Traffic {
             };
             peer_sas.push(build_sa(&peer_view(gw_side), t as u32)?);
         }
-        let tunnel_of_spi = flows
-            .iter()
-            .enumerate()
-            .map(|(t, f)| (f.spi_out, t as u32))
-            .collect();
+        let tunnel_of_spi = SpiIndex::new(flows.iter().map(|f| f.spi_out));
         let mut traffic = Traffic {
             mode,
             flows,
@@ -195,21 +194,23 @@ impl Traffic {
             .map(|s| self.sizes.iter().position(|x| x == s).unwrap_or(0))
             .collect();
         self.templates = self
-            .flows
+            .sizes
             .iter()
-            .enumerate()
-            .map(|(t, f)| {
-                self.sizes
-                    .iter()
-                    .map(|&len| match self.mode {
-                        Mode::Encap => ethernet(
+            .map(|&len| {
+                let mut all = Vec::with_capacity(self.flows.len() * self.template_len(len));
+                for (t, f) in self.flows.iter().enumerate() {
+                    match self.mode {
+                        Mode::Encap => all.extend(ethernet(
                             self.eth_dst,
                             self.eth_src,
                             &plaintext_ip(f.inside_host, f.remote_host, len, t as u32),
-                        ),
-                        Mode::Decap => plaintext_ip(f.remote_host, f.inside_host, len, t as u32),
-                    })
-                    .collect()
+                        )),
+                        Mode::Decap => {
+                            all.extend(plaintext_ip(f.remote_host, f.inside_host, len, t as u32))
+                        }
+                    }
+                }
+                all
             })
             .collect();
         self.next_size = 0;
@@ -217,6 +218,55 @@ impl Traffic {
 
     pub fn tunnels(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Bytes of a template for IP packets of `ip_len` bytes.
+    fn template_len(&self, ip_len: usize) -> usize {
+        match self.mode {
+            Mode::Encap => 14 + ip_len,
+            Mode::Decap => ip_len,
+        }
+    }
+
+    /// Tunnel `t`'s packet of the `k`-th size.
+    #[inline]
+    fn template(&self, t: usize, k: usize) -> &[u8] {
+        let len = self.template_len(self.sizes[k]);
+        &self.templates[k][t * len..(t + 1) * len]
+    }
+
+    /// The template of tunnel `t` for an IP packet of `ip_len` bytes, if that is a size sent.
+    #[inline]
+    fn template_of_ip_len(&self, t: usize, ip_len: usize) -> Option<&[u8]> {
+        let k = self.sizes.iter().position(|&l| l == ip_len)?;
+        Some(self.template(t, k))
+    }
+
+    /// Starts loading what the next `n` packets after the next `n` will need (their
+    /// templates' first lines and, for decap, their SAs), and what the next `n` need of what
+    /// that loaded a burst earlier (the SAs' key schedules): tunnels are sent round robin, so
+    /// with thousands of them every packet's SA and template are cold.
+    #[inline]
+    fn prefetch_ahead(&self, n: usize) {
+        let tunnels = self.flows.len();
+        if tunnels <= 2 * n {
+            return;
+        }
+        let k = self.pattern[self.next_size];
+        for i in 0..2 * n {
+            let t = (self.next_tunnel + i) % tunnels;
+            if i >= n {
+                let tpl = self.template(t, k);
+                dataplane::cache::lines(tpl.as_ptr(), tpl.len().min(128));
+            }
+            if self.mode == Mode::Decap {
+                if i < n {
+                    self.peer_sas[t].prefetch_deps(self.sizes[k]);
+                } else {
+                    self.peer_sas[t].prefetch();
+                }
+            }
+        }
     }
 
     /// Builds the next packet into a fresh mbuf: (queue, mbuf), or None when the pool is empty
@@ -239,7 +289,7 @@ impl Traffic {
         if self.next_size == self.pattern.len() {
             self.next_size = 0;
         }
-        let tpl = &self.templates[t][k];
+        let tpl = self.template(t, k);
         let mut m = pool.alloc()?;
         if !m.append(tpl.len()) {
             return None;
@@ -266,6 +316,46 @@ impl Traffic {
             }
         }
         Some((t % queues, m))
+    }
+}
+
+/// SPI -> tunnel, for the ESP that comes back: a table indexed by SPI when the SPIs are
+/// about dense (the lab numbers them in order), a hash map otherwise.
+enum SpiIndex {
+    Dense { base: u32, tunnel: Vec<u32> },
+    Sparse(HashMap<u32, u32>),
+}
+
+impl SpiIndex {
+    const NONE: u32 = u32::MAX;
+
+    fn new(spis: impl Iterator<Item = u32>) -> SpiIndex {
+        let spis: Vec<u32> = spis.collect();
+        let (lo, hi) = match (spis.iter().min(), spis.iter().max()) {
+            (Some(&lo), Some(&hi)) => (lo, hi),
+            _ => return SpiIndex::Sparse(HashMap::new()),
+        };
+        let span = (hi - lo) as usize + 1;
+        if span > 4 * spis.len() + 64 {
+            return SpiIndex::Sparse(spis.iter().enumerate().map(|(t, &s)| (s, t as u32)).collect());
+        }
+        let mut tunnel = vec![Self::NONE; span];
+        for (t, &s) in spis.iter().enumerate() {
+            tunnel[(s - lo) as usize] = t as u32;
+        }
+        SpiIndex::Dense { base: lo, tunnel }
+    }
+
+    #[inline]
+    fn get(&self, spi: u32) -> Option<u32> {
+        match self {
+            SpiIndex::Dense { base, tunnel } => spi
+                .checked_sub(*base)
+                .and_then(|i| tunnel.get(i as usize))
+                .copied()
+                .filter(|&t| t != Self::NONE),
+            SpiIndex::Sparse(m) => m.get(&spi).copied(),
+        }
     }
 }
 
@@ -388,6 +478,7 @@ impl Generator {
                 };
                 let n = due.saturating_sub(out.sent + out.no_mbuf).min(BURST as u64);
                 if n > 0 {
+                    traffic.prefetch_ahead(BURST);
                     for _ in 0..n {
                         match traffic.next_packet(&self.pool, queues, spec.trial_id, now) {
                             Some((q, m)) => txq[q].push(m),
@@ -454,7 +545,7 @@ fn check(
                 return;
             };
             let spi = u32::from_be_bytes([spi[0], spi[1], spi[2], spi[3]]);
-            let Some(&t) = traffic.tunnel_of_spi.get(&spi) else {
+            let Some(t) = traffic.tunnel_of_spi.get(spi) else {
                 out.mismatch("SPI of no tunnel");
                 return;
             };
@@ -480,10 +571,8 @@ fn check(
                     return;
                 }
                 let sent = traffic
-                    .sizes
-                    .iter()
-                    .position(|&l| l == inner.len())
-                    .map(|k| &traffic.templates[t][k][14..]);
+                    .template_of_ip_len(t, inner.len())
+                    .map(|f| &f[14..]);
                 if !sent.is_some_and(|p| same_plaintext(inner, p)) {
                     out.mismatch("decrypted packet differs from the one sent");
                     return;
@@ -509,11 +598,7 @@ fn check(
             }
             let ip_len = u16::from_be_bytes([ip[2], ip[3]]) as usize;
             let ip = &ip[..ip_len.min(ip.len())];
-            let sent = traffic
-                .sizes
-                .iter()
-                .position(|&l| l == ip.len())
-                .map(|k| &traffic.templates[t][k]);
+            let sent = traffic.template_of_ip_len(t, ip.len());
             if !sent.is_some_and(|p| same_plaintext(ip, p)) {
                 out.mismatch("plaintext differs from the one sent");
                 return;
@@ -521,5 +606,29 @@ fn check(
             record(out, &s);
             out.received += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpiIndex;
+
+    #[test]
+    fn spi_index_finds_every_tunnel_and_nothing_else() {
+        // Dense, as the lab numbers them, with a gap.
+        let dense = SpiIndex::new([0x1000_0001, 0x1000_0002, 0x1000_0004].into_iter());
+        assert!(matches!(dense, SpiIndex::Dense { .. }));
+        assert_eq!(dense.get(0x1000_0001), Some(0));
+        assert_eq!(dense.get(0x1000_0004), Some(2));
+        for miss in [0x1000_0003, 0x1000_0000, 0x1000_0005, 0, u32::MAX] {
+            assert_eq!(dense.get(miss), None, "{miss:#x}");
+        }
+        // Spread over 32 bits, as IKE allocates them.
+        let sparse = SpiIndex::new([0x0000_0100, 0x8000_0000, 0xffff_fff0].into_iter());
+        assert!(matches!(sparse, SpiIndex::Sparse(_)));
+        assert_eq!(sparse.get(0x8000_0000), Some(1));
+        assert_eq!(sparse.get(0xffff_fff0), Some(2));
+        assert_eq!(sparse.get(0x8000_0001), None);
+        assert_eq!(SpiIndex::new(std::iter::empty()).get(1), None);
     }
 }

@@ -143,6 +143,8 @@ pub struct Sa {
     pub selectors: Vec<Selector>,
     /// The crypto library that expanded the keys (`show crypto engine configuration`).
     pub backend: &'static str,
+    /// Its place in its shard's roster (see `SaShard`), set when it is installed.
+    pub(super) roster_slot: u32,
 }
 
 /// The three lines of [`Sa`]'s doc, checked when the crate is built: a field added in the
@@ -245,6 +247,7 @@ impl Sa {
             crypto_map_seq: params.crypto_map_seq,
             replay_window: params.replay_window,
             selectors: params.selectors.clone(),
+            roster_slot: 0,
         })
     }
 

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
+use super::lifetime::LifetimeEvent;
 use super::params::Direction;
 use super::sa::Sa;
 use crate::l3::route::IntHasher;
@@ -88,6 +89,24 @@ pub struct SaShard {
     outbound_direct_count: usize,
     /// Outbound SAs with larger ids.
     outbound: IntMap<Box<Sa>>,
+    /// Every SA of the shard, in no order (each SA knows its place: `Sa::roster_slot`), so
+    /// that the lifetime sweep can visit them a few at a time across poll iterations. A
+    /// sweep of all of them at once (20,000 SAs, two cold lines each) held the worker for
+    /// milliseconds once a second, and the frames that arrived meanwhile overflowed the
+    /// receive rings: the zero-loss rate at 10,000 tunnels was what a ring holds over that
+    /// pause.
+    roster: Vec<RosterEntry>,
+    /// The lifetime sweep: the next roster place to check, and how many SAs are left to
+    /// check in this sweep.
+    sweep_at: usize,
+    sweep_left: usize,
+}
+
+/// An SA of the roster, by the key the shard files it under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RosterEntry {
+    key: u32,
+    inbound: bool,
 }
 
 /// Inbound slots reserved up front, so that the first thousand SAs never rehash.
@@ -104,11 +123,42 @@ impl SaShard {
             outbound_direct: Vec::new(),
             outbound_direct_count: 0,
             outbound: IntMap::default(),
+            roster: Vec::with_capacity(2 * INBOUND_RESERVED),
+            sweep_at: 0,
+            sweep_left: 0,
         }
     }
 
     /// Installs an SA, returning the one it replaces (same SPI inbound, same SA id outbound).
-    pub fn insert(&mut self, sa: Box<Sa>) -> Option<Box<Sa>> {
+    pub fn insert(&mut self, mut sa: Box<Sa>) -> Option<Box<Sa>> {
+        let entry = RosterEntry {
+            inbound: sa.direction == Direction::Inbound,
+            key: if sa.direction == Direction::Inbound {
+                sa.spi
+            } else {
+                sa.sa_id
+            },
+        };
+        // A replacement takes the place of the SA it replaces; a new SA goes at the end.
+        sa.roster_slot = match self.get_mut(entry.key, entry.inbound) {
+            Some(old) => old.roster_slot,
+            None => {
+                self.roster.push(entry);
+                (self.roster.len() - 1) as u32
+            }
+        };
+        self.insert_in_table(sa)
+    }
+
+    fn get_mut(&mut self, key: u32, inbound: bool) -> Option<&mut Sa> {
+        if inbound {
+            self.inbound(key)
+        } else {
+            self.outbound_sa(key)
+        }
+    }
+
+    fn insert_in_table(&mut self, sa: Box<Sa>) -> Option<Box<Sa>> {
         match sa.direction {
             Direction::Inbound => self.inbound.insert(sa.spi, sa),
             Direction::Outbound if sa.sa_id < DIRECT_SA_IDS => {
@@ -131,6 +181,59 @@ impl SaShard {
 
     /// Removes the inbound SA with SPI `key`, or the outbound SA with SA id `key`.
     pub fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
+        let old = self.remove_from_table(key, inbound)?;
+        // The last SA of the roster takes the removed one's place.
+        let slot = old.roster_slot as usize;
+        self.roster.swap_remove(slot);
+        if let Some(&moved) = self.roster.get(slot) {
+            if let Some(sa) = self.get_mut(moved.key, moved.inbound) {
+                sa.roster_slot = slot as u32;
+            }
+        }
+        Some(old)
+    }
+
+    /// Starts a new sweep of every SA's lifetime (the worker does once a second): the next
+    /// calls of [`SaShard::poll_lifetimes`] check each SA once.
+    pub fn start_lifetime_sweep(&mut self) {
+        self.sweep_left = self.roster.len();
+    }
+
+    /// Checks the lifetimes of at most `max` SAs of the current sweep at `now` (seconds), in
+    /// roster order from where the last call stopped; each crossing is reported once through
+    /// `emit` as (SPI, direction, hard, by_bytes). Cheap when the sweep is done.
+    pub fn poll_lifetimes(
+        &mut self,
+        now: u64,
+        max: usize,
+        emit: &mut dyn FnMut(u32, Direction, bool, bool),
+    ) {
+        let n = max.min(self.sweep_left);
+        self.sweep_left -= n;
+        for _ in 0..n {
+            if self.sweep_at >= self.roster.len() {
+                self.sweep_at = 0;
+            }
+            let Some(&RosterEntry { key, inbound }) = self.roster.get(self.sweep_at) else {
+                return;
+            };
+            self.sweep_at += 1;
+            let Some(sa) = self.get_mut(key, inbound) else {
+                continue;
+            };
+            match sa.poll_lifetime(now) {
+                Some(LifetimeEvent::Soft { by_bytes }) => {
+                    emit(sa.spi, sa.direction, false, by_bytes)
+                }
+                Some(LifetimeEvent::Hard { by_bytes }) => {
+                    emit(sa.spi, sa.direction, true, by_bytes)
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn remove_from_table(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
         if inbound {
             self.inbound.remove(&key)
         } else if key < DIRECT_SA_IDS {
@@ -394,6 +497,81 @@ mod tests {
         );
         assert_eq!(shard.remove(0x200, true).map(|s| s.spi), Some(0x200));
         assert_eq!(shard.len(), 3);
+    }
+
+    /// Every SA is in the roster once, at the place it says.
+    fn assert_roster(shard: &mut SaShard) {
+        assert_eq!(shard.roster.len(), shard.len());
+        for (i, e) in shard.roster.clone().into_iter().enumerate() {
+            let sa = shard.get_mut(e.key, e.inbound).expect("a roster entry names an SA");
+            assert_eq!(sa.roster_slot as usize, i, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_lifetime_sweep_checks_each_sa_once_a_few_at_a_time() {
+        use crate::crypto::rustcrypto::RUSTCRYPTO;
+        use crate::esp::Lifetime;
+        let sa = |spi: u32, direction: Direction, sa_id: u32| {
+            let mut p = null_sha1(spi, direction, "vpn");
+            p.lifetime = Lifetime {
+                seconds: 100,
+                kilobytes: 0,
+                soft_percent: 90,
+            };
+            Box::new(Sa::new(&p, sa_id, &RUSTCRYPTO, 0).unwrap())
+        };
+        let mut shard = SaShard::new(0, 1);
+        for i in 0..40u32 {
+            let id = if i % 10 == 9 { DIRECT_SA_IDS + i } else { i };
+            assert!(shard.insert(sa(0x1000 + i, Direction::Outbound, id)).is_none());
+            assert!(shard.insert(sa(0x2000 + i, Direction::Inbound, id)).is_none());
+        }
+        assert_roster(&mut shard);
+        // Removals from the middle, the end and the sparse table; replacements in place.
+        for (key, inbound) in [(0, false), (0x2027, true), (DIRECT_SA_IDS + 19, false), (5, false)] {
+            assert!(shard.remove(key, inbound).is_some());
+            assert_roster(&mut shard);
+        }
+        assert!(shard.insert(sa(0x3000, Direction::Outbound, 7)).is_some());
+        assert!(shard.insert(sa(0x2003, Direction::Inbound, 3)).is_some());
+        assert!(shard.remove(0x4000, true).is_none());
+        assert_roster(&mut shard);
+        let total = shard.len();
+        assert_eq!(total, 76);
+
+        // Past the soft lifetime (90 s): each SA reports once, 16 per call.
+        let mut sweep = |shard: &mut SaShard, now: u64| {
+            shard.start_lifetime_sweep();
+            let mut events = Vec::new();
+            let mut calls = 0;
+            while calls < 100 {
+                let before = events.len();
+                shard.poll_lifetimes(now, 16, &mut |spi, dir, hard, _| {
+                    events.push((spi, dir, hard))
+                });
+                calls += 1;
+                if shard.sweep_left == 0 && events.len() == before {
+                    break;
+                }
+            }
+            events
+        };
+        let soft = sweep(&mut shard, 95);
+        assert_eq!(soft.len(), total, "every SA once");
+        assert!(soft.iter().all(|e| !e.2));
+        let mut spis: Vec<u32> = soft.iter().map(|e| e.0).collect();
+        spis.sort();
+        spis.dedup();
+        assert_eq!(spis.len(), total, "no SA twice");
+        assert!(sweep(&mut shard, 96).is_empty(), "reported once");
+        let hard = sweep(&mut shard, 100);
+        assert_eq!(hard.len(), total);
+        assert!(hard.iter().all(|e| e.2));
+        // A sweep checks at most what it was asked to, per call.
+        shard.start_lifetime_sweep();
+        shard.poll_lifetimes(200, 16, &mut |_, _, _, _| {});
+        assert_eq!(shard.sweep_left, total - 16);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use super::intake::SaStore;
 use super::sa_intake::SaFactory;
 use crate::channel::SaCountersMsg;
 use crate::crypto::{backend_by_name, default_backend};
-use crate::esp::lifetime::LifetimeEvent;
 use crate::esp::sad::{owner_of_sa, owner_of_spi};
 use crate::esp::{Direction, Sa, SaParams, SaShard};
 use crate::pipeline::WorkerId;
@@ -22,20 +21,19 @@ impl SaStore<Sa> for SaShard {
         let me = self.me();
         out.extend(self.iter().map(|sa| sa.report(now, me)));
     }
+    fn start_lifetime_sweep(&mut self) {
+        SaShard::start_lifetime_sweep(self)
+    }
     fn poll_lifetimes(&mut self, now: u64, emit: &mut dyn FnMut(u32, Direction, bool, bool)) {
-        for sa in self.iter_mut() {
-            match sa.poll_lifetime(now) {
-                Some(LifetimeEvent::Soft { by_bytes }) => {
-                    emit(sa.spi, sa.direction, false, by_bytes)
-                }
-                Some(LifetimeEvent::Hard { by_bytes }) => {
-                    emit(sa.spi, sa.direction, true, by_bytes)
-                }
-                None => {}
-            }
-        }
+        SaShard::poll_lifetimes(self, now, LIFETIMES_PER_ITERATION, emit)
     }
 }
+
+/// SAs whose lifetime a worker checks per poll iteration while a sweep runs: 20,000 SAs are
+/// swept in 1,250 iterations (well under a second even when the worker sleeps between
+/// polls), at a cost per iteration of a few hundred nanoseconds when the SAs are cold.
+pub const LIFETIMES_PER_ITERATION: usize = 16;
+
 /// Builds SAs for `workers` workers, with a clock for their lifetimes.
 pub struct EspFactory {
     pub workers: u16,

@@ -51,8 +51,11 @@ pub trait SaStore<Sa> {
     fn remove(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>>;
     /// Appends the counters of every SA (clock `now` in seconds for remaining lifetimes).
     fn report(&self, _now: u64, _out: &mut Vec<SaCountersMsg>) {}
-    /// Checks the SAs' lifetimes at `now`; each crossing is reported once through `emit`
-    /// as (SPI, direction, hard, by_bytes).
+    /// Starts a sweep of every SA's lifetime (once a second).
+    fn start_lifetime_sweep(&mut self) {}
+    /// Checks the lifetimes at `now` of the next few SAs of the sweep (a few per poll
+    /// iteration, so that a sweep of thousands never holds the worker); each crossing is
+    /// reported once through `emit` as (SPI, direction, hard, by_bytes).
     fn poll_lifetimes(&mut self, _now: u64, _emit: &mut dyn FnMut(u32, Direction, bool, bool)) {}
 }
 

@@ -33,7 +33,8 @@ pub struct Worker<Sa, Spd, A, R, N, In, Back> {
     pub intake: In,
     pub retired: Back,
     pub _sa: std::marker::PhantomData<fn() -> Sa>,
-    /// The clock second at which lifetimes were last checked.
+    /// The clock second at which the last lifetime sweep started (see
+    /// `SaShard::start_lifetime_sweep`: the SAs are then checked a few per iteration).
     pub lifetimes_checked: u64,
     /// Whether and how long to sleep after an empty poll (`[dataplane] rx_mode`).
     pub idle: IdleBackoff,
@@ -65,12 +66,12 @@ where
         let now = super::clock::now_secs();
         if now != self.lifetimes_checked {
             self.lifetimes_checked = now;
-            let requests = &mut self.requests;
-            self.sas
-                .poll_lifetimes(now, &mut |spi, dir, hard, by_bytes| {
-                    requests.expire(spi, dir, hard, by_bytes)
-                });
+            self.sas.start_lifetime_sweep();
         }
+        let requests = &mut self.requests;
+        self.sas.poll_lifetimes(now, &mut |spi, dir, hard, by_bytes| {
+            requests.expire(spi, dir, hard, by_bytes)
+        });
         let mut cx = Context {
             me: self.me,
             ports: &self.ports,
