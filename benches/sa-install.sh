@@ -14,6 +14,8 @@
 #    period is the "during" figure, and MEASURE seconds more with the tunnels installed the
 #    "after" one. Then LOCKSTEP_TUNNELS tunnels are loaded with one request in flight, as
 #    control's link sends them.
+# The gateway runs with its heap on 2 MB pages, as deploy/systemd/ipsec-dataplane.service
+# runs it (HEAP_PAGES hugepages reserved for the run, given back after).
 # 2. Throughput by tunnel count: for each N in COUNTS, a fresh dataplane gets N generated
 #    tunnels and their SPD, and a pcap of 4096 packets spread over all N tunnels (tunnel
 #    k*N/4096 for packet k) is replayed; the rate is compared with N=4.
@@ -47,12 +49,14 @@ stop() {
     kill -9 "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
-cleanup() { [ -z "$DP_PID" ] || stop "$DP_PID"; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
+cleanup() { [ -z "$DP_PID" ] || stop "$DP_PID"; bench_heap_restore; [ -n "${KEEP:-}" ] || rm -rf "$W"; }
 trap cleanup EXIT
 
 # shellcheck source=lib.sh
 source "$ROOT/benches/lib.sh"
 bench_begin sa-install "${IPSEC_DATAPLANE:+IPSEC_DATAPLANE=$IPSEC_DATAPLANE }${IPSEC_DPCTL:+IPSEC_DPCTL=$IPSEC_DPCTL }TUNNELS=$TUNNELS ROUNDS=$ROUNDS WINDOW=$WINDOW LOCKSTEP_TUNNELS=$LOCKSTEP_TUNNELS COUNTS=\"$COUNTS\" benches/sa-install.sh $MEASURE"
+# The gateway's heap on 2 MB pages, as its systemd unit runs it.
+bench_heap_on_hugepages "${HEAP_PAGES:-256}"
 
 # --- traffic: "static" to the config's tunnel (10.10.2.0/24), "spread N" to the generated
 # tunnels' LANs (172.16.0.0/24 + i, as `ipsec-dpctl sa load` numbers them)
@@ -87,7 +91,7 @@ start_dp() { # PCAP
     local cfg
     cfg=$(config "$1")
     rm -f "$W/dp.sock"
-    "$BIN" --config "$cfg" >"$W/dp.log" 2>&1 &
+    env "$BENCH_HEAP_ENV" "$BIN" --config "$cfg" >"$W/dp.log" 2>&1 &
     DP_PID=$!
     for _ in $(seq 900); do [ -S "$W/dp.sock" ] && break; sleep 0.2; done
     [ -S "$W/dp.sock" ] || { tail -20 "$W/dp.log" >&2; echo "ipsec-dataplane did not start" >&2; exit 1; }

@@ -337,7 +337,12 @@ impl SpiIndex {
         };
         let span = (hi - lo) as usize + 1;
         if span > 4 * spis.len() + 64 {
-            return SpiIndex::Sparse(spis.iter().enumerate().map(|(t, &s)| (s, t as u32)).collect());
+            return SpiIndex::Sparse(
+                spis.iter()
+                    .enumerate()
+                    .map(|(t, &s)| (s, t as u32))
+                    .collect(),
+            );
         }
         let mut tunnel = vec![Self::NONE; span];
         for (t, &s) in spis.iter().enumerate() {
@@ -570,9 +575,7 @@ fn check(
                     out.stale += 1;
                     return;
                 }
-                let sent = traffic
-                    .template_of_ip_len(t, inner.len())
-                    .map(|f| &f[14..]);
+                let sent = traffic.template_of_ip_len(t, inner.len()).map(|f| &f[14..]);
                 if !sent.is_some_and(|p| same_plaintext(inner, p)) {
                     out.mismatch("decrypted packet differs from the one sent");
                     return;

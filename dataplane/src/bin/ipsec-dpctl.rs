@@ -292,11 +292,16 @@ fn generated_pair(
     ]
 }
 
-/// The dataplane's resident memory in KiB, from /proc (it runs on this host).
+/// The dataplane's resident memory in KiB, from /proc (it runs on this host): its RSS plus
+/// its hugetlb pages, which RSS does not count (the systemd unit puts the heap, and so the
+/// SAs, on 2 MB pages).
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some(field("VmRSS:")? + field("HugetlbPages:").unwrap_or(0))
 }
 
 /// What `sa load` measured.

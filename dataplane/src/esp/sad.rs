@@ -503,7 +503,9 @@ mod tests {
     fn assert_roster(shard: &mut SaShard) {
         assert_eq!(shard.roster.len(), shard.len());
         for (i, e) in shard.roster.clone().into_iter().enumerate() {
-            let sa = shard.get_mut(e.key, e.inbound).expect("a roster entry names an SA");
+            let sa = shard
+                .get_mut(e.key, e.inbound)
+                .expect("a roster entry names an SA");
             assert_eq!(sa.roster_slot as usize, i, "{e:?}");
         }
     }
@@ -524,12 +526,21 @@ mod tests {
         let mut shard = SaShard::new(0, 1);
         for i in 0..40u32 {
             let id = if i % 10 == 9 { DIRECT_SA_IDS + i } else { i };
-            assert!(shard.insert(sa(0x1000 + i, Direction::Outbound, id)).is_none());
-            assert!(shard.insert(sa(0x2000 + i, Direction::Inbound, id)).is_none());
+            assert!(shard
+                .insert(sa(0x1000 + i, Direction::Outbound, id))
+                .is_none());
+            assert!(shard
+                .insert(sa(0x2000 + i, Direction::Inbound, id))
+                .is_none());
         }
         assert_roster(&mut shard);
         // Removals from the middle, the end and the sparse table; replacements in place.
-        for (key, inbound) in [(0, false), (0x2027, true), (DIRECT_SA_IDS + 19, false), (5, false)] {
+        for (key, inbound) in [
+            (0, false),
+            (0x2027, true),
+            (DIRECT_SA_IDS + 19, false),
+            (5, false),
+        ] {
             assert!(shard.remove(key, inbound).is_some());
             assert_roster(&mut shard);
         }
@@ -541,7 +552,7 @@ mod tests {
         assert_eq!(total, 76);
 
         // Past the soft lifetime (90 s): each SA reports once, 16 per call.
-        let mut sweep = |shard: &mut SaShard, now: u64| {
+        let sweep = |shard: &mut SaShard, now: u64| {
             shard.start_lifetime_sweep();
             let mut events = Vec::new();
             let mut calls = 0;

@@ -69,9 +69,10 @@ where
             self.sas.start_lifetime_sweep();
         }
         let requests = &mut self.requests;
-        self.sas.poll_lifetimes(now, &mut |spi, dir, hard, by_bytes| {
-            requests.expire(spi, dir, hard, by_bytes)
-        });
+        self.sas
+            .poll_lifetimes(now, &mut |spi, dir, hard, by_bytes| {
+                requests.expire(spi, dir, hard, by_bytes)
+            });
         let mut cx = Context {
             me: self.me,
             ports: &self.ports,
