@@ -233,6 +233,33 @@ impl SaShard {
         }
     }
 
+    /// The SAs from the `from`-th of the roster on, at most `max` of them, and where the
+    /// next slice starts (`None`: that was the last). The order stays put while no SA is
+    /// added or removed.
+    pub fn roster_slice(
+        &self,
+        from: usize,
+        max: usize,
+    ) -> (impl Iterator<Item = &Sa>, Option<usize>) {
+        let end = from.saturating_add(max).min(self.roster.len());
+        let next = (end < self.roster.len()).then_some(end);
+        let sas = self
+            .roster
+            .get(from..end)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|e| self.get(e.key, e.inbound));
+        (sas, next)
+    }
+
+    fn get(&self, key: u32, inbound: bool) -> Option<&Sa> {
+        if inbound {
+            self.by_ref(SaRef::Inbound(key))
+        } else {
+            self.by_ref(SaRef::Outbound(key))
+        }
+    }
+
     fn remove_from_table(&mut self, key: u32, inbound: bool) -> Option<Box<Sa>> {
         if inbound {
             self.inbound.remove(&key)
@@ -579,6 +606,17 @@ mod tests {
         let hard = sweep(&mut shard, 100);
         assert_eq!(hard.len(), total);
         assert!(hard.iter().all(|e| e.2));
+        // Slices of the roster (an SA dump, a slice per poll iteration) cover each SA once.
+        let mut seen = Vec::new();
+        let mut from = Some(0);
+        while let Some(f) = from {
+            let (sas, next) = shard.roster_slice(f, 16);
+            seen.extend(sas.map(|sa| (sa.spi, sa.direction == Direction::Inbound)));
+            from = next;
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), total);
         // A sweep checks at most what it was asked to, per call.
         shard.start_lifetime_sweep();
         shard.poll_lifetimes(200, 16, &mut |_, _, _, _| {});

@@ -307,6 +307,7 @@ pub fn run(config: Config) -> Result<(), String> {
             _sa: std::marker::PhantomData,
             lifetimes_checked: 0,
             idle: IdleBackoff::new(config.dataplane.rx_mode),
+            report: Default::default(),
         };
         let io = DpdkWorkerIo {
             me: w,

@@ -271,7 +271,7 @@ mod tests {
     use super::*;
     use crate::crypto::{Encryption, Integrity, Transform};
     use crate::esp::{Keys, Lifetime, Mode};
-    use crate::runtime::intake::{drain, SaStore};
+    use crate::runtime::intake::{drain, ReportInProgress, SaStore};
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
@@ -407,6 +407,7 @@ mod tests {
                 &intake.to_workers[w],
                 &intake.from_workers[w],
                 32,
+                &mut ReportInProgress::default(),
             );
         }
         assert_eq!(stores[1].0.len(), 1, "spi 105 is odd: worker 1");
@@ -447,6 +448,7 @@ mod tests {
                 &intake.to_workers[w],
                 &intake.from_workers[w],
                 32,
+                &mut ReportInProgress::default(),
             );
         }
         assert!(stores[1].0.is_empty());
@@ -490,7 +492,8 @@ mod tests {
                 &mut spd,
                 &intake.to_workers[0],
                 &intake.from_workers[0],
-                usize::MAX
+                usize::MAX,
+                &mut ReportInProgress::default()
             ),
             INTAKE_QUEUE
         );
@@ -520,6 +523,7 @@ mod tests {
                 &intake.to_workers[w],
                 &intake.from_workers[w],
                 32,
+                &mut ReportInProgress::default(),
             )
         };
         run(&intake, 0);

@@ -208,6 +208,7 @@ fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
         _sa: std::marker::PhantomData,
         lifetimes_checked: 0,
         idle: IdleBackoff::new(RxMode::Polling),
+        report: Default::default(),
     };
     let mut main = MainLoop::new(
         None,
@@ -439,6 +440,7 @@ fn two_workers_each_sa_processed_by_its_owner_and_deleted_sas_stop_traffic() {
             _sa: std::marker::PhantomData,
             lifetimes_checked: 0,
             idle: IdleBackoff::new(RxMode::Polling),
+            report: Default::default(),
         })
         .collect();
     let wires = Rc::new(RefCell::new(TwoWorkerWires::default()));

@@ -151,6 +151,7 @@ fn test_worker(
         _sa: std::marker::PhantomData,
         lifetimes_checked: 0,
         idle: IdleBackoff::new(rx_mode),
+        report: Default::default(),
     }
 }
 

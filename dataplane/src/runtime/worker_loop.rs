@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::intake::{drain, Mailbox, SaStore, Update};
+use super::intake::{drain, Mailbox, ReportInProgress, SaStore, Update};
 use super::requests::RequestSender;
 use super::rx_mode::IdleBackoff;
 use crate::packet::PacketBuf;
@@ -38,6 +38,8 @@ pub struct Worker<Sa, Spd, A, R, N, In, Back> {
     pub lifetimes_checked: u64,
     /// Whether and how long to sleep after an empty poll (`[dataplane] rx_mode`).
     pub idle: IdleBackoff,
+    /// An SA dump being answered a slice per iteration (see [`drain`]).
+    pub report: ReportInProgress<Sa, Spd>,
 }
 
 impl<Sa, Spd, A, R, N, In, Back> Worker<Sa, Spd, A, R, N, In, Back>
@@ -61,6 +63,7 @@ where
             &self.intake,
             &self.retired,
             INTAKE_PER_ITERATION,
+            &mut self.report,
         );
         self.requests.new_iteration();
         let now = super::clock::now_secs();
