@@ -248,19 +248,17 @@ mod tests {
         assert!(r.trials.len() <= 12, "{} trials", r.trials.len());
     }
 
-    #[test]
-    fn a_loss_is_confirmed_before_a_rate_is_ruled_out() {
-        // A device that forwards 3 Mpps but loses packets in every second trial, whatever
-        // the rate (a neighbour takes its CPU now and then).
+    /// A device that forwards `capacity` pps but loses packets in every second trial,
+    /// whatever the rate (a neighbour takes its CPU now and then).
+    fn hiccuping(capacity: f64) -> impl FnMut(f64) -> Trial {
         let mut n = 0u32;
-        let mut dev = |target: f64| {
+        move |target| {
             n += 1;
             let offered = target.min(10e6);
-            let hiccup = n.is_multiple_of(2);
-            let received = if hiccup {
+            let received = if n.is_multiple_of(2) {
                 offered * 0.99
             } else {
-                offered.min(3e6)
+                offered.min(capacity)
             };
             Trial {
                 target_pps: target,
@@ -268,35 +266,23 @@ mod tests {
                 sent: offered as u64,
                 received: received as u64,
             }
-        };
-        let r = zero_loss_rate(&SearchConfig::default(), &mut dev);
+        }
+    }
+
+    #[test]
+    fn a_loss_is_confirmed_before_a_rate_is_ruled_out() {
+        let r = zero_loss_rate(&SearchConfig::default(), hiccuping(3e6));
         assert!(
             r.rate_pps <= 3e6 && r.rate_pps >= 3e6 * 0.96,
             "{}",
             r.rate_pps
         );
         // Without the second trial the same device settles wherever the first hiccup fell.
-        let mut n = 0u32;
-        let mut dev = |target: f64| {
-            n += 1;
-            let offered = target.min(10e6);
-            let received = if n.is_multiple_of(2) {
-                offered * 0.99
-            } else {
-                offered.min(3e6)
-            };
-            Trial {
-                target_pps: target,
-                offered_pps: offered,
-                sent: offered as u64,
-                received: received as u64,
-            }
-        };
         let once = SearchConfig {
             confirm_loss: 0,
             ..Default::default()
         };
-        assert!(zero_loss_rate(&once, &mut dev).rate_pps < 3e6 * 0.96);
+        assert!(zero_loss_rate(&once, hiccuping(3e6)).rate_pps < 3e6 * 0.96);
         // A rate that always loses still fails (and costs one trial more).
         let r = zero_loss_rate(&SearchConfig::default(), model(3e6, 10e6, 0));
         assert!(
