@@ -73,11 +73,10 @@ impl Sa {
         let mut e = esp::Packet::new_unchecked(&mut d[esp_at..]);
         e.set_spi(self.spi);
         e.set_seq(seq as u32);
+        // Written in place, one store for an AEAD's 8 bytes: the cipher reads them back at
+        // once, and a load of exactly what one store wrote is forwarded without waiting.
         let iv_at = esp_at + 8;
-        let mut iv = [0u8; 16];
-        let iv_len = self.iv_len as usize;
-        self.next_iv(&mut iv[..iv_len], seq);
-        d[iv_at..iv_at + iv_len].copy_from_slice(&iv[..iv_len]);
+        self.next_iv(&mut d[iv_at..iv_at + self.iv_len as usize], seq);
         let esn_hi = self.esn.then_some((seq >> 32) as u32);
         self.cipher.seal(&mut d[esp_at..], esn_hi);
     }

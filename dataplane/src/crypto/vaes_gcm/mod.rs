@@ -41,7 +41,7 @@ use std::sync::OnceLock;
 #[cfg(target_arch = "x86_64")]
 use super::{
     constant_time::ct_eq,
-    layout::{fail_closed, gcm_aad, EspRanges},
+    layout::{fail_closed, EspRanges},
     rustcrypto::check_key_len,
     Encryption, Integrity,
 };
@@ -199,7 +199,12 @@ impl VaesGcm {
 
     /// Runs the kernel over `data` in place and returns the tag.
     #[inline]
-    fn crypt<const DEC: bool>(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+    fn crypt<const DEC: bool>(
+        &self,
+        nonce: kernel::Nonce,
+        aad: kernel::Aad<'_>,
+        data: &mut [u8],
+    ) -> [u8; 16] {
         assert!(self.keyed, "vaes: no key");
         // SAFETY: the kernel's CPU features are present: `keyed` is only set by set_key after
         // cpu_has_features() was true, and CPU features do not go away while the process
@@ -212,22 +217,44 @@ impl VaesGcm {
         }
     }
 
+    /// The nonce (salt and IV) and AAD (SPI, [ESN high half,] sequence number, RFC 4106
+    /// section 5) of the ESP packet `esp`, read as words: the encap path has just written
+    /// these header fields, one store each, and a load of the same size at the same place
+    /// is forwarded from the store without waiting (see [`kernel::Nonce`]). `esp` is at
+    /// least header and IV long (the ranges were checked).
     #[inline]
-    fn nonce(&self, esp: &[u8]) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.salt);
-        n[4..].copy_from_slice(&esp[8..16]);
-        n
+    fn nonce_and_aad(
+        &self,
+        esp: &[u8],
+        esn_hi: Option<u32>,
+    ) -> (kernel::Nonce, kernel::Aad<'static>) {
+        let word = |at: usize| u32::from_le_bytes(esp[at..at + 4].try_into().expect("4 bytes"));
+        let (spi, seq) = (word(0) as u64, word(4) as u64);
+        let nonce = kernel::Nonce {
+            salt: u32::from_le_bytes(self.salt),
+            iv: u64::from_le_bytes(esp[8..16].try_into().expect("8 bytes")),
+        };
+        let aad = match esn_hi {
+            None => kernel::Aad::Words {
+                lo: spi | seq << 32,
+                hi: 0,
+                len: 8,
+            },
+            Some(hi) => kernel::Aad::Words {
+                lo: spi | (u32::from_le_bytes(hi.to_be_bytes()) as u64) << 32,
+                hi: seq,
+                len: 12,
+            },
+        };
+        (nonce, aad)
     }
 
     /// [`EspCipher::seal`] with the ranges already computed. Panics if not keyed.
     #[inline]
     pub(crate) fn seal_ranges(&self, esp: &mut [u8], r: EspRanges, esn_hi: Option<u32>) {
-        let mut aad = [0u8; 12];
-        let aad_len = gcm_aad(esp, esn_hi, &mut aad);
-        let nonce = self.nonce(esp);
+        let (nonce, aad) = self.nonce_and_aad(esp, esn_hi);
         let (payload, icv) = esp[r.payload..].split_at_mut(r.icv - r.payload);
-        let tag = self.crypt::<false>(&nonce, &aad[..aad_len], payload);
+        let tag = self.crypt::<false>(nonce, aad, payload);
         icv.copy_from_slice(&tag);
     }
 
@@ -239,11 +266,9 @@ impl VaesGcm {
         r: EspRanges,
         esn_hi: Option<u32>,
     ) -> Result<(), CryptoError> {
-        let mut aad = [0u8; 12];
-        let aad_len = gcm_aad(esp, esn_hi, &mut aad);
-        let nonce = self.nonce(esp);
+        let (nonce, aad) = self.nonce_and_aad(esp, esn_hi);
         let (payload, icv) = esp[r.payload..].split_at_mut(r.icv - r.payload);
-        let tag = self.crypt::<true>(&nonce, &aad[..aad_len], payload);
+        let tag = self.crypt::<true>(nonce, aad, payload);
         if !ct_eq(&tag, icv) {
             // The payload now holds the decryption of a forged packet: wipe it.
             payload.fill(0);

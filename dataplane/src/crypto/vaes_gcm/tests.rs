@@ -37,7 +37,8 @@ fn gcm_t(encryption: Encryption) -> Transform {
 /// back with the same tag.
 fn raw(key: &[u8], nonce: &[u8], aad: &[u8], pt: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut keys = Box::new(Keys::ZERO);
-    let nonce: &[u8; 12] = nonce.try_into().unwrap();
+    let nonce = kernel::Nonce::from_bytes(nonce.try_into().unwrap());
+    let aad = kernel::Aad::Bytes(aad);
     let mut data = pt.to_vec();
     // SAFETY: callers return early through skip() when the CPU lacks the kernel's features.
     let (tag, back, tag2) = unsafe {
