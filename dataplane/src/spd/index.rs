@@ -9,59 +9,113 @@
 //! structure is a few contiguous arrays, built once (DESIGN.md rule 5) and never changed.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::ops::BitAnd;
 
-/// Mask of the `len` leading bits of an address `width` bits wide, held in the low bits of a
-/// u128 (IPv4 addresses are the low 32 bits, as the classifier stores them).
-#[inline]
-pub(super) fn mask(len: u8, width: u8) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        (u128::MAX >> (128 - width as u32)) & (u128::MAX << (width - len.min(width)) as u32)
+/// An address as the SPD holds it: IPv4 in a `u32`, IPv6 in a `u128`. IPv4 rules and their
+/// index are kept in 32-bit words so that a rule is half a cache line and a bucket a quarter
+/// (a u128 rule was a line and a half): with a thousand tunnels each lookup misses on both.
+pub(super) trait Word: Copy + Eq + Hash + Debug + Default + BitAnd<Output = Self> {
+    /// Width in bits.
+    const BITS: u8;
+    /// Mask of the `BITS - shift` leading bits (`shift` in `0..=BITS`; `BITS` gives 0).
+    fn mask_shifted(shift: u8) -> Self;
+    /// The low bits of an address word as the classifier holds it (IPv4 in the low 32).
+    fn from_word(w: u128) -> Self;
+    /// 64 bits of the word for the bucket hash.
+    fn fold(self) -> u64;
+    /// Mask of the `len` leading bits.
+    #[inline]
+    fn mask(len: u8) -> Self {
+        Self::mask_shifted(Self::BITS - len.min(Self::BITS))
     }
 }
 
-/// One bucket of the hash table: an exact prefix and where its rules sit in `rules`.
+impl Word for u32 {
+    const BITS: u8 = 32;
+    #[inline(always)]
+    fn mask_shifted(shift: u8) -> u32 {
+        // A 64-bit shift by up to 32 never overflows; the low half is the mask.
+        ((u32::MAX as u64) << shift) as u32
+    }
+    #[inline(always)]
+    fn from_word(w: u128) -> u32 {
+        w as u32
+    }
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        self as u64
+    }
+}
+
+impl Word for u128 {
+    const BITS: u8 = 128;
+    #[inline(always)]
+    fn mask_shifted(shift: u8) -> u128 {
+        u128::MAX.checked_shl(shift as u32).unwrap_or(0)
+    }
+    #[inline(always)]
+    fn from_word(w: u128) -> u128 {
+        w
+    }
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        // IPv6 prefixes live mostly in the high word.
+        (self as u64) ^ ((self >> 64) as u64).rotate_left(29)
+    }
+}
+
+/// Bits of [`Bucket::count_len`] that hold the rule count; the prefix length is above them.
+const COUNT_BITS: u32 = 24;
+
+/// One bucket of the hash table: an exact prefix and where its rules sit in `rules`
+/// (16 bytes for IPv4: four to a cache line).
 #[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    prefix: u128,
-    len: u8,
-    /// Empty slot when `count` is 0.
-    count: u32,
-    start: u32,
-    /// `rules[start]`, kept here (in what was padding) so that the common bucket, one rule,
-    /// costs no load from `rules`: with thousands of tunnels each is a cache miss.
+struct Bucket<W> {
+    prefix: W,
+    /// `rules[start]`, kept here so that the common bucket, one rule, costs no load from
+    /// `rules`: with thousands of tunnels each is a cache miss.
     first: u32,
+    start: u32,
+    /// The rule count (low [`COUNT_BITS`] bits; 0 for an empty slot) and the prefix length.
+    count_len: u32,
+}
+
+impl<W> Bucket<W> {
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.count_len & ((1 << COUNT_BITS) - 1)
+    }
 }
 
 /// Rules by one exact prefix (source or destination, chosen per rule by the SPD).
 #[derive(Clone, Debug, Default)]
-pub(super) struct PrefixIndex {
+pub(super) struct PrefixIndex<W> {
     /// The prefix lengths in use, each with its mask, longest first.
-    lengths: Vec<(u8, u128)>,
+    lengths: Vec<(u8, W)>,
     /// Open addressing, linear probing, a power of two at most half full.
-    table: Vec<Bucket>,
+    table: Vec<Bucket<W>>,
     /// Rule numbers, bucket after bucket, ascending within a bucket.
     rules: Vec<u32>,
 }
 
 #[inline]
-fn slot(prefix: u128, len: u8, table_mask: usize) -> usize {
-    // A multiplicative (Fibonacci) hash of both halves: IPv4 prefixes live in the low word,
-    // IPv6 ones mostly in the high word.
-    let folded = (prefix as u64) ^ ((prefix >> 64) as u64).rotate_left(29) ^ ((len as u64) << 57);
+fn slot<W: Word>(prefix: W, len: u8, table_mask: usize) -> usize {
+    // A multiplicative (Fibonacci) hash.
+    let folded = prefix.fold() ^ ((len as u64) << 57);
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & table_mask
 }
 
-impl PrefixIndex {
-    /// Builds the index from (rule number, prefix, length), rule numbers ascending; `width`
-    /// is the address width (32 or 128). Prefix bits beyond the length are ignored.
-    pub(super) fn build(entries: impl IntoIterator<Item = (u32, u128, u8)>, width: u8) -> Self {
-        let mut by_prefix: HashMap<(u128, u8), Vec<u32>> = HashMap::new();
+impl<W: Word> PrefixIndex<W> {
+    /// Builds the index from (rule number, prefix, length), rule numbers ascending. Prefix
+    /// bits beyond the length are ignored.
+    pub(super) fn build(entries: impl IntoIterator<Item = (u32, W, u8)>) -> Self {
+        let mut by_prefix: HashMap<(W, u8), Vec<u32>> = HashMap::new();
         for (rule, prefix, len) in entries {
-            let len = len.min(width);
+            let len = len.min(W::BITS);
             by_prefix
-                .entry((prefix & mask(len, width), len))
+                .entry((prefix & W::mask(len), len))
                 .or_default()
                 .push(rule);
         }
@@ -73,24 +127,30 @@ impl PrefixIndex {
         let mut rules = Vec::with_capacity(by_prefix.values().map(Vec::len).sum());
         // Buckets in the order of their first rule, so that the flat array follows rule
         // order as far as possible (the common case: one rule per bucket).
-        let mut buckets: Vec<((u128, u8), Vec<u32>)> = by_prefix.into_iter().collect();
+        let mut buckets: Vec<((W, u8), Vec<u32>)> = by_prefix.into_iter().collect();
         buckets.sort_unstable_by_key(|(_, r)| r[0]);
         for ((prefix, len), list) in buckets {
             let mut i = slot(prefix, len, size - 1);
-            while table[i].count != 0 {
+            while table[i].count() != 0 {
                 i = (i + 1) & (size - 1);
             }
+            // An SPD holds at most one rule per ACL line of the configuration: far fewer
+            // than 2^24 in one bucket.
+            assert!(
+                list.len() < 1 << COUNT_BITS,
+                "SPD bucket of {} rules",
+                list.len()
+            );
             table[i] = Bucket {
                 prefix,
-                len,
-                count: list.len() as u32,
-                start: rules.len() as u32,
                 first: list[0],
+                start: rules.len() as u32,
+                count_len: list.len() as u32 | (len as u32) << COUNT_BITS,
             };
             rules.extend(list);
         }
         PrefixIndex {
-            lengths: lengths.into_iter().map(|l| (l, mask(l, width))).collect(),
+            lengths: lengths.into_iter().map(|l| (l, W::mask(l))).collect(),
             table,
             rules,
         }
@@ -104,19 +164,21 @@ impl PrefixIndex {
 
     /// The rule numbers of the bucket `address/len`, ascending (empty if none).
     #[inline]
-    fn bucket(&self, prefix: u128, len: u8) -> &[u32] {
+    fn bucket(&self, prefix: W, len: u8) -> &[u32] {
         let m = self.table.len() - 1;
         let mut i = slot(prefix, len, m);
+        let want = (len as u32) << COUNT_BITS;
         loop {
             let b = &self.table[i];
-            if b.count == 0 {
+            let count = b.count();
+            if count == 0 {
                 return &[];
             }
-            if b.prefix == prefix && b.len == len {
-                if b.count == 1 {
+            if b.prefix == prefix && b.count_len & !((1 << COUNT_BITS) - 1) == want {
+                if count == 1 {
                     return std::slice::from_ref(&b.first);
                 }
-                return &self.rules[b.start as usize..(b.start + b.count) as usize];
+                return &self.rules[b.start as usize..(b.start + count) as usize];
             }
             i = (i + 1) & m;
         }
@@ -127,7 +189,7 @@ impl PrefixIndex {
     #[inline]
     pub(super) fn first(
         &self,
-        address: u128,
+        address: W,
         from: u32,
         mut best: u32,
         accept: impl Fn(u32) -> bool,
@@ -154,8 +216,10 @@ impl PrefixIndex {
 
     /// Bytes held (for the memory report).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.lengths.capacity() * std::mem::size_of::<(u8, u128)>()
-            + self.table.capacity() * std::mem::size_of::<Bucket>()
+        self.lengths.capacity() * std::mem::size_of::<(u8, W)>()
+            + self.table.capacity() * std::mem::size_of::<Bucket<W>>()
             + self.rules.capacity() * 4
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Bucket<u32>>() == 16);

@@ -23,7 +23,7 @@ mod index;
 use std::net::IpAddr;
 
 use crate::esp::Selector;
-use index::{mask, PrefixIndex};
+use index::{PrefixIndex, Word};
 
 /// What the SPD says about a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,29 +49,34 @@ pub struct SpdRule {
     pub entry: u32,
 }
 
-/// A rule as the lookup checks it: masks and ranges over address words (IPv4 in the low 32
-/// bits), so that a check is a few integer compares.
+/// A rule as the lookup checks it: prefixes and port ranges over address words, so that a
+/// check is a few integer compares. Half a cache line for IPv4 (a line for IPv6), aligned
+/// so that a rule never straddles two: the prefixes are kept with their lengths (as the
+/// shift of their masks) instead of their masks, and where the search goes on after a
+/// matching deny is kept apart ([`FamilyRules::entry_end`]).
 #[derive(Clone, Copy, Debug)]
-struct Compiled {
-    src: u128,
-    src_mask: u128,
-    dst: u128,
-    dst_mask: u128,
-    protocol: u8,
+#[repr(C, align(32))]
+struct Compiled<W> {
+    src: W,
+    dst: W,
     sports: (u16, u16),
     dports: (u16, u16),
     /// Permit: the SA id; deny: None.
     protect: Option<u32>,
-    /// First rule number after this rule's crypto-map entry: where the search goes on when
-    /// this rule is a matching deny.
-    entry_end: u32,
+    protocol: u8,
+    /// `W::BITS` minus the prefix length.
+    src_shift: u8,
+    dst_shift: u8,
 }
 
-impl Compiled {
+const _: () = assert!(std::mem::size_of::<Compiled<u32>>() == 32);
+const _: () = assert!(std::mem::size_of::<Compiled<u128>>() == 64);
+
+impl<W: Word> Compiled<W> {
     #[inline(always)]
-    fn matches(&self, src: u128, dst: u128, protocol: u8, sport: u16, dport: u16) -> bool {
-        src & self.src_mask == self.src
-            && dst & self.dst_mask == self.dst
+    fn matches(&self, src: W, dst: W, protocol: u8, sport: u16, dport: u16) -> bool {
+        src & W::mask_shifted(self.src_shift) == self.src
+            && dst & W::mask_shifted(self.dst_shift) == self.dst
             && (self.protocol == 0 || self.protocol == protocol)
             && sport >= self.sports.0
             && sport <= self.sports.1
@@ -89,14 +94,17 @@ fn word(a: IpAddr) -> u128 {
 
 /// The rules of one address family, with their index.
 #[derive(Clone, Debug, Default)]
-struct FamilyRules {
+struct FamilyRules<W> {
     /// In match order (the linear reference walks these).
     rules: Vec<SpdRule>,
-    compiled: Vec<Compiled>,
+    compiled: Vec<Compiled<W>>,
+    /// For each rule, the first rule number after its crypto-map entry: where the search
+    /// goes on when the rule is a matching deny.
+    entry_end: Vec<u32>,
     /// Rules filed under their destination prefix.
-    by_destination: PrefixIndex,
+    by_destination: PrefixIndex<W>,
     /// Rules whose source prefix is the longer one, filed under it.
-    by_source: PrefixIndex,
+    by_source: PrefixIndex<W>,
     /// Few rules, all of one family: outbound lookups walk `compiled` in order instead of
     /// probing the index (a hash probe per prefix length cost more than a handful of masked
     /// compares: encap of 64-byte packets through a one-rule SPD was ~15 % slower indexed).
@@ -106,8 +114,8 @@ struct FamilyRules {
 /// Up to this many rules an outbound lookup walks them (see [`FamilyRules::walk`]).
 const WALK_UP_TO: usize = 8;
 
-impl FamilyRules {
-    fn build(rules: Vec<SpdRule>, width: u8) -> FamilyRules {
+impl<W: Word> FamilyRules<W> {
+    fn build(rules: Vec<SpdRule>) -> FamilyRules<W> {
         let n = rules.len();
         let mut compiled = Vec::with_capacity(n);
         // The end of each entry's run of rules, filled from the back.
@@ -119,19 +127,18 @@ impl FamilyRules {
                 i as u32 + 1
             };
         }
-        for (r, &end) in rules.iter().zip(&entry_end) {
+        for r in &rules {
             let s = &r.selector;
-            let (sm, dm) = (mask(s.source.len, width), mask(s.destination.len, width));
+            let (sl, dl) = (s.source.len.min(W::BITS), s.destination.len.min(W::BITS));
             compiled.push(Compiled {
-                src: word(s.source.addr) & sm,
-                src_mask: sm,
-                dst: word(s.destination.addr) & dm,
-                dst_mask: dm,
-                protocol: s.protocol,
+                src: W::from_word(word(s.source.addr)) & W::mask(sl),
+                dst: W::from_word(word(s.destination.addr)) & W::mask(dl),
                 sports: s.source_ports,
                 dports: s.destination_ports,
                 protect: r.protect,
-                entry_end: end,
+                protocol: s.protocol,
+                src_shift: W::BITS - sl,
+                dst_shift: W::BITS - dl,
             });
         }
         // A rule whose prefixes are of different families matches nothing (as in
@@ -147,9 +154,8 @@ impl FamilyRules {
                 .filter(|(_, r)| indexed(r) && !by_src(r))
                 .map(|(i, r)| {
                     let d = &r.selector.destination;
-                    (i as u32, word(d.addr), d.len)
+                    (i as u32, W::from_word(word(d.addr)), d.len)
                 }),
-            width,
         );
         let by_source = PrefixIndex::build(
             rules
@@ -158,18 +164,27 @@ impl FamilyRules {
                 .filter(|(_, r)| indexed(r) && by_src(r))
                 .map(|(i, r)| {
                     let s = &r.selector.source;
-                    (i as u32, word(s.addr), s.len)
+                    (i as u32, W::from_word(word(s.addr)), s.len)
                 }),
-            width,
         );
         let walk = rules.len() <= WALK_UP_TO && rules.iter().all(|r| indexed(&r));
         FamilyRules {
             rules,
             compiled,
+            entry_end,
             by_destination,
             by_source,
             walk,
         }
+    }
+
+    /// Bytes held by the rules, their compiled form and the index.
+    fn heap_bytes(&self) -> usize {
+        self.rules.capacity() * std::mem::size_of::<SpdRule>()
+            + self.compiled.capacity() * std::mem::size_of::<Compiled<W>>()
+            + self.entry_end.capacity() * 4
+            + self.by_destination.heap_bytes()
+            + self.by_source.heap_bytes()
     }
 
     /// The lowest rule number from `from` on that matches and that `accept` takes; `NONE`
@@ -179,8 +194,8 @@ impl FamilyRules {
     fn first(
         &self,
         from: u32,
-        src: u128,
-        dst: u128,
+        src: W,
+        dst: W,
         protocol: u8,
         sport: u16,
         dport: u16,
@@ -202,7 +217,7 @@ impl FamilyRules {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn outbound(&self, src: u128, dst: u128, protocol: u8, sport: u16, dport: u16) -> SpdAction {
+    fn outbound(&self, src: W, dst: W, protocol: u8, sport: u16, dport: u16) -> SpdAction {
         if self.walk {
             // a few rules: in order, as the ACLs read
             let mut i = 0;
@@ -211,7 +226,7 @@ impl FamilyRules {
                     match rule.protect {
                         Some(sa) => return SpdAction::Protect(sa),
                         None => {
-                            i = rule.entry_end as usize;
+                            i = self.entry_end[i] as usize;
                             continue;
                         }
                     }
@@ -230,7 +245,7 @@ impl FamilyRules {
                 Some(sa) => return SpdAction::Protect(sa),
                 // A deny ends the search in its own ACL only; IOS then tries the next map
                 // entry, whose rules follow in the list.
-                None => from = rule.entry_end,
+                None => from = self.entry_end[r as usize],
             }
         }
     }
@@ -242,8 +257,8 @@ const NONE: u32 = u32::MAX;
 /// The compiled policy.
 #[derive(Clone, Debug, Default)]
 pub struct Spd {
-    v4: FamilyRules,
-    v6: FamilyRules,
+    v4: FamilyRules<u32>,
+    v6: FamilyRules<u128>,
 }
 
 impl Spd {
@@ -257,8 +272,8 @@ impl Spd {
             }
         }
         Spd {
-            v4: FamilyRules::build(v4, 32),
-            v6: FamilyRules::build(v6, 128),
+            v4: FamilyRules::build(v4),
+            v6: FamilyRules::build(v6),
         }
     }
 
@@ -274,22 +289,15 @@ impl Spd {
 
     /// Bytes held by the compiled rules and their index (the `Spd` itself aside).
     pub fn heap_bytes(&self) -> usize {
-        [&self.v4, &self.v6]
-            .iter()
-            .map(|f| {
-                f.rules.capacity() * std::mem::size_of::<SpdRule>()
-                    + f.compiled.capacity() * std::mem::size_of::<Compiled>()
-                    + f.by_destination.heap_bytes()
-                    + f.by_source.heap_bytes()
-            })
-            .sum()
+        self.v4.heap_bytes() + self.v6.heap_bytes()
     }
 
-    fn family(&self, v6: bool) -> &FamilyRules {
+    /// The rules of one family, in match order.
+    fn rules(&self, v6: bool) -> &[SpdRule] {
         if v6 {
-            &self.v6
+            &self.v6.rules
         } else {
-            &self.v4
+            &self.v4.rules
         }
     }
 
@@ -305,8 +313,7 @@ impl Spd {
         if src.is_ipv6() != dst.is_ipv6() {
             return SpdAction::Bypass;
         }
-        self.family(src.is_ipv6())
-            .outbound(word(src), word(dst), proto, sport, dport)
+        self.outbound_words(src.is_ipv6(), word(src), word(dst), proto, sport, dport)
     }
 
     /// [`Spd::outbound`] on address words as the classifier holds them (IPv4 in the low 32
@@ -321,7 +328,12 @@ impl Spd {
         sport: u16,
         dport: u16,
     ) -> SpdAction {
-        self.family(v6).outbound(src, dst, proto, sport, dport)
+        if v6 {
+            self.v6.outbound(src, dst, proto, sport, dport)
+        } else {
+            self.v4
+                .outbound(src as u32, dst as u32, proto, sport, dport)
+        }
     }
 
     /// The meaning of [`Spd::outbound`], computed by visiting every rule in order: the
@@ -335,7 +347,7 @@ impl Spd {
         dport: u16,
     ) -> SpdAction {
         let mut denied_entry = None;
-        for r in &self.family(src.is_ipv6()).rules {
+        for r in self.rules(src.is_ipv6()) {
             if denied_entry == Some(r.entry) || !r.selector.matches(src, dst, proto, sport, dport) {
                 continue;
             }
@@ -377,11 +389,13 @@ impl Spd {
     ) -> SpdAction {
         // The mirror of a rule matches the packet exactly when the rule matches the packet
         // with source and destination swapped.
-        if self
-            .family(v6)
-            .first(0, dst, src, proto, dport, sport, true)
-            == NONE
-        {
+        let first = if v6 {
+            self.v6.first(0, dst, src, proto, dport, sport, true)
+        } else {
+            self.v4
+                .first(0, dst as u32, src as u32, proto, dport, sport, true)
+        };
+        if first == NONE {
             SpdAction::Bypass
         } else {
             SpdAction::Discard
@@ -397,7 +411,7 @@ impl Spd {
         sport: u16,
         dport: u16,
     ) -> SpdAction {
-        for r in &self.family(src.is_ipv6()).rules {
+        for r in self.rules(src.is_ipv6()) {
             if r.protect.is_some() && r.selector.mirror().matches(src, dst, proto, sport, dport) {
                 return SpdAction::Discard;
             }
