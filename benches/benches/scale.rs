@@ -18,7 +18,7 @@
 //!   schedule win over the one-at-a-time figure.
 //!
 //! Before criterion runs, a summary is printed: the same costs, the best of a few timed
-//! passes, with the ratio of each tunnel count to 4 tunnels, the SPD build time, and memory
+//! passes (taken round the tunnel counts in turn), with the ratio of each tunnel count to 4 tunnels, the SPD build time, and memory
 //! per SA (the structure, and the process RSS growth when installing the SAs). The same
 //! figures go to `$SCALE_SUMMARY_JSON` (default `benches/results/scale-summary.json`), for
 //! benches/render_results.py.
@@ -45,7 +45,8 @@ use dataplane::wire::{ipv4, proto};
 const TUNNELS: [u32; 6] = [1, 4, 10, 100, 1_000, 10_000];
 /// The reference tunnel count of the targets.
 const REFERENCE: u32 = 4;
-/// Timed passes per tunnel count in the summary; the best one is printed.
+/// Timed passes per tunnel count in the summary, taken in turn with the other counts; the
+/// best one is printed.
 const PASSES: usize = 5;
 /// Inbound SPIs: allocated ones start high, as the dataplane's do.
 const FIRST_SPI: u32 = 0x1000_0000;
@@ -499,23 +500,31 @@ fn summary() {
             .collect(),
         Err(_) => TUNNELS.to_vec(),
     };
-    let rows: Vec<(u32, [f64; 5], Duration)> = counts
-        .iter()
-        .map(|&n| {
-            let mut s = setup(n);
-            let mut pl = plumbing();
-            // A first pass warms the caches and the CPU's frequency; then the best of
-            // several, so that a pass the scheduler interrupted (the machine is shared) does
-            // not stand for the cost.
-            costs(&mut s, &mut pl, n);
-            let mut best = [f64::INFINITY; 5];
-            for _ in 0..PASSES {
-                for (b, c) in best.iter_mut().zip(costs(&mut s, &mut pl, n)) {
+    // Every count is set up first and the timed passes go round the counts, PASSES times:
+    // a slow stretch of this shared machine then falls on one pass of each count instead of
+    // on all the passes of one count (which, falling on the reference, skewed every ratio).
+    // Each count's first pass warms the caches and the CPU's frequency, and the best pass
+    // stands for the cost.
+    let mut setups: Vec<(u32, Setup, Plumbing)> =
+        counts.iter().map(|&n| (n, setup(n), plumbing())).collect();
+    let mut best = vec![[f64::INFINITY; 5]; setups.len()];
+    for pass in 0..=PASSES {
+        for ((n, s, pl), best) in setups.iter_mut().zip(best.iter_mut()) {
+            if pass == 0 {
+                costs(s, pl, *n);
+            }
+            let c = costs(s, pl, *n);
+            if pass > 0 {
+                for (b, c) in best.iter_mut().zip(c) {
                     *b = b.min(c);
                 }
             }
-            (n, best, s.spd_build)
-        })
+        }
+    }
+    let rows: Vec<(u32, [f64; 5], Duration)> = setups
+        .iter()
+        .zip(best)
+        .map(|((n, s, _), best)| (*n, best, s.spd_build))
         .collect();
     let rss_growth_kib = match (before, after) {
         (Some(b), Some(a)) => Some(a.saturating_sub(b)),
