@@ -429,7 +429,7 @@ def section_esp(report):
         "bytes; encap and decap go over bursts of 32 buffers, each burst first reset (a memcpy "
         "of each packet, measured alone as \"reset\", which the dataplane does not do) and "
         "then processed, as the dataplane meets frames received a burst earlier; so "
-        "(encap - reset) / raw is the ratio the targets are about. Before 2026-12-03 09:00 UTC "
+        "(encap - reset) / raw is the ratio the targets are about. Before 2026-12-03 07:50 UTC "
         "each buffer was reset just before its own encap, and the cipher's load of the payload "
         "waited for the reset's stores. criterion's estimate (slope, or mean), per packet.",
         "",
