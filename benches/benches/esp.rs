@@ -74,6 +74,26 @@ fn inner(len: usize) -> Vec<u8> {
     b
 }
 
+/// Time of `iters` bursts, per packet: every buffer of `bufs` reset to `bytes`, then `op`
+/// on each.
+fn bursts(
+    iters: u64,
+    bufs: &mut [VecPacket],
+    bytes: &[u8],
+    mut op: impl FnMut(&mut VecPacket),
+) -> Duration {
+    let t = Instant::now();
+    for _ in 0..iters {
+        for buf in bufs.iter_mut() {
+            buf.reset(bytes);
+        }
+        for buf in bufs.iter_mut() {
+            op(buf);
+        }
+    }
+    t.elapsed() / bufs.len() as u32
+}
+
 fn transforms() -> [Transform; 2] {
     [
         Transform {
@@ -125,16 +145,9 @@ fn bench(c: &mut Criterion) {
             let mut bufs: Vec<VecPacket> = (0..BURST).map(|_| VecPacket::new(&pkt)).collect();
             g.bench_with_input(BenchmarkId::new("encap", size), &size, |b, _| {
                 b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        for buf in bufs.iter_mut() {
-                            buf.reset(&pkt);
-                        }
-                        for buf in bufs.iter_mut() {
-                            out.encap(black_box(buf), 9000).unwrap();
-                        }
-                    }
-                    t.elapsed() / BURST as u32
+                    bursts(iters, &mut bufs, &pkt, |buf| {
+                        out.encap(black_box(buf), 9000).unwrap();
+                    })
                 })
             });
 
@@ -147,29 +160,14 @@ fn bench(c: &mut Criterion) {
             let mut bufs: Vec<VecPacket> = (0..BURST).map(|_| VecPacket::new(&frame)).collect();
             g.bench_with_input(BenchmarkId::new("decap", size), &size, |b, _| {
                 b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        for buf in bufs.iter_mut() {
-                            buf.reset(&frame);
-                        }
-                        for buf in bufs.iter_mut() {
-                            inb.decap(black_box(buf), 14, 34).unwrap();
-                        }
-                    }
-                    t.elapsed() / BURST as u32
+                    bursts(iters, &mut bufs, &frame, |buf| {
+                        inb.decap(black_box(buf), 14, 34).unwrap();
+                    })
                 })
             });
             // The resets alone, per packet, to subtract from both.
             g.bench_with_input(BenchmarkId::new("reset-only", size), &size, |b, _| {
-                b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        for buf in bufs.iter_mut() {
-                            buf.reset(black_box(&frame));
-                        }
-                    }
-                    t.elapsed() / BURST as u32
-                })
+                b.iter_custom(|iters| bursts(iters, &mut bufs, black_box(&frame), |_| {}))
             });
         }
         g.finish();
