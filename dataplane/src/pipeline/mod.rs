@@ -114,6 +114,10 @@ pub use crate::spd::SpdAction as PolicyAction;
 pub trait Policy {
     /// For plaintext arriving on the inside, leaving protected.
     fn outbound(&self, ip: &IpInfo) -> PolicyAction;
+    /// Starts loading what [`Policy::outbound`] of `ip` will read (a hint; the default
+    /// does nothing).
+    #[inline(always)]
+    fn prefetch_outbound(&self, _ip: &IpInfo) {}
     /// For plaintext arriving on the outside: false when the policy says such traffic must
     /// arrive protected (it is dropped).
     fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool;
@@ -130,6 +134,10 @@ impl Policy for crate::spd::Spd {
             ip.sport,
             ip.dport,
         )
+    }
+    #[inline(always)]
+    fn prefetch_outbound(&self, ip: &IpInfo) {
+        self.prefetch_outbound_words(ip.v6, ip.src_word(), ip.dst_word())
     }
     #[inline]
     fn inbound_plaintext_allowed(&self, ip: &IpInfo) -> bool {
@@ -229,7 +237,7 @@ pub trait SaShard<P: PacketBuf> {
     }
 }
 
-/// The SA a packet of a burst will use, as the burst's first pass found it: an inbound SA
+/// The SA a packet of a burst will use, as the burst's second pass found it: an inbound SA
 /// by SPI, an outbound one by SPD id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SaRef {
@@ -237,7 +245,7 @@ pub enum SaRef {
     Outbound(u32),
 }
 
-/// What the first pass over a burst decided for one frame (see [`Pipeline::process_rx`]).
+/// What the second pass over a burst decided for one frame (see [`Pipeline::process_rx`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     /// Decided without an SA (punt, drop, bypass, handoff): nothing left to do.
@@ -325,11 +333,13 @@ pub struct Pipeline;
 impl Pipeline {
     /// Processes frames received on `rx_port`, writing one verdict per frame.
     ///
-    /// In three passes over each [`PASS`] frames, so that the memory each frame needs is
-    /// loading while the others are worked on: classify every frame and find the SA it will
-    /// use, prefetching the SA (with thousands of tunnels it is cold); then prefetch each SA's
-    /// key schedule, now that the SA's pointer to it has arrived; then encapsulate,
-    /// decapsulate and forward. Frames that need no SA are finished in the first pass.
+    /// In four passes over each [`PASS`] frames, so that the memory each frame needs is
+    /// loading while the others are worked on: classify every frame, prefetching the SPD
+    /// buckets an inside frame's lookup will probe; then find the SA each frame will use
+    /// (the SPD for inside plaintext, the SPI for ESP), prefetching the SA (with thousands
+    /// of tunnels both are cold); then prefetch each SA's key schedule, now that the SA's
+    /// pointer to it has arrived; then encapsulate, decapsulate and forward. Frames that
+    /// need no SA are finished in the second pass.
     pub fn process_rx<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         rx_port: PortId,
@@ -393,11 +403,19 @@ impl Pipeline {
     {
         prefetch::burst(pkts);
         let mut infos = [IpInfo::default(); PASS];
+        let mut kinds = [Kind::Transit; PASS];
         let mut steps = [Step::Done(Verdict::Drop(DropReason::Unsupported)); PASS];
         for (pkts, verdicts) in pkts.chunks_mut(PASS).zip(verdicts.chunks_mut(PASS)) {
             let n = pkts.len();
-            for ((pkt, ip), step) in pkts.iter_mut().zip(&mut infos).zip(&mut steps) {
-                *step = Self::first(cx, role, pkt, ip);
+            for ((pkt, ip), kind) in pkts.iter().zip(&mut infos).zip(&mut kinds) {
+                *kind = classify_into(pkt.data(), cx.local, ip);
+                if role == PortRole::Inside && *kind == Kind::Transit {
+                    cx.policy.prefetch_outbound(ip);
+                }
+            }
+            for (((pkt, ip), kind), step) in pkts.iter_mut().zip(&infos).zip(&kinds).zip(&mut steps)
+            {
+                *step = Self::find_sa(cx, role, pkt, ip, *kind);
                 if let Some(sa) = step.sa() {
                     cx.sas.prefetch_sa(sa);
                 }
@@ -410,7 +428,7 @@ impl Pipeline {
             for (((pkt, ip), step), v) in pkts.iter_mut().zip(&infos).zip(&steps).zip(verdicts) {
                 // Counted from the value, not read back from `v`: the verdict is stored in
                 // pieces, and one wide load of them right after stalls on store forwarding.
-                let verdict = match Self::second(cx, role, pkt, ip, *step) {
+                let verdict = match Self::with_sa(cx, role, pkt, ip, *step) {
                     // An owner never hands back: a second handoff means the owner maps
                     // disagree (an SA moved while in flight); drop rather than loop.
                     Verdict::Handoff(_) if handed_off => Verdict::Drop(DropReason::UnknownSpi),
@@ -434,14 +452,15 @@ impl Pipeline {
         }
     }
 
-    /// The first pass for one frame: classification and, for inside transit, the SPD. What
-    /// needs no SA is finished here; `ip` keeps the frame's IP facts for the last pass.
+    /// The second pass for one frame, after its classification (`kind`, with its IP facts
+    /// in `ip`): for inside transit, the SPD. What needs no SA is finished here.
     #[inline(always)]
-    fn first<P, R, N, S, A, Q>(
+    fn find_sa<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,
-        ip: &mut IpInfo,
+        ip: &IpInfo,
+        kind: Kind,
     ) -> Step
     where
         P: PacketBuf,
@@ -451,7 +470,7 @@ impl Pipeline {
         A: SaShard<P>,
         Q: SlowPathRequests,
     {
-        match classify_into(pkt.data(), cx.local, ip) {
+        match kind {
             Kind::Punt(kind) => Step::Done(Verdict::Punt(kind)),
             Kind::Drop(reason) => Step::Done(Verdict::Drop(reason)),
             Kind::Esp { esp_off, spi, udp } => Step::Esp { esp_off, spi, udp },
@@ -478,7 +497,7 @@ impl Pipeline {
 
     /// The last pass for one frame: what needs its SA.
     #[inline(always)]
-    fn second<P, R, N, S, A, Q>(
+    fn with_sa<P, R, N, S, A, Q>(
         cx: &mut Context<'_, R, N, S, A, Q>,
         role: PortRole,
         pkt: &mut P,

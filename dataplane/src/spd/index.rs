@@ -69,6 +69,10 @@ impl Word for u128 {
 /// Bits of [`Bucket::count_len`] that hold the rule count; the prefix length is above them.
 const COUNT_BITS: u32 = 24;
 
+/// At most this many prefix lengths get their bucket prefetched: a headend has a handful,
+/// and a prefetch per length beyond that would cost more than it hides.
+const PREFETCH_LENGTHS: usize = 4;
+
 /// One bucket of the hash table: an exact prefix and where its rules sit in `rules`
 /// (16 bytes for IPv4: four to a cache line).
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,18 +86,38 @@ struct Bucket<W> {
     count_len: u32,
 }
 
-impl<W> Bucket<W> {
+impl<W: Word> Bucket<W> {
     #[inline(always)]
     fn count(&self) -> u32 {
         self.count_len & ((1 << COUNT_BITS) - 1)
     }
+
+    /// True when this is the (non-empty) bucket of `prefix/len`.
+    #[inline(always)]
+    fn holds(&self, prefix: W, len: u8) -> bool {
+        self.count() != 0
+            && self.prefix == prefix
+            && self.count_len & !((1 << COUNT_BITS) - 1) == (len as u32) << COUNT_BITS
+    }
+}
+
+/// One prefix length in use.
+#[derive(Clone, Copy, Debug, Default)]
+struct Length<W> {
+    len: u8,
+    mask: W,
+    /// The only prefix of this length, with its slot in the table, when there is just one.
+    /// Its bucket is then found by one compare instead of a hash probe: a deny line for a
+    /// host in front of a thousand /24 permits would otherwise cost every packet a probe
+    /// that lands on an unrelated bucket or an empty slot, a branch that cannot be predicted.
+    sole: Option<(W, u32)>,
 }
 
 /// Rules by one exact prefix (source or destination, chosen per rule by the SPD).
 #[derive(Clone, Debug, Default)]
 pub(super) struct PrefixIndex<W> {
-    /// The prefix lengths in use, each with its mask, longest first.
-    lengths: Vec<(u8, W)>,
+    /// The prefix lengths in use, longest first.
+    lengths: Vec<Length<W>>,
     /// Open addressing, linear probing, a power of two at most half full.
     table: Vec<Bucket<W>>,
     /// Rule numbers, bucket after bucket, ascending within a bucket.
@@ -119,9 +143,10 @@ impl<W: Word> PrefixIndex<W> {
                 .or_default()
                 .push(rule);
         }
-        let mut lengths: Vec<u8> = by_prefix.keys().map(|&(_, l)| l).collect();
-        lengths.sort_unstable_by(|a, b| b.cmp(a));
-        lengths.dedup();
+        let mut prefixes_of_length: HashMap<u8, Vec<W>> = HashMap::new();
+        for &(prefix, len) in by_prefix.keys() {
+            prefixes_of_length.entry(len).or_default().push(prefix);
+        }
         let size = (by_prefix.len() * 2).next_power_of_two().max(2);
         let mut table = vec![Bucket::default(); size];
         let mut rules = Vec::with_capacity(by_prefix.values().map(Vec::len).sum());
@@ -149,8 +174,26 @@ impl<W: Word> PrefixIndex<W> {
             };
             rules.extend(list);
         }
+        let mut lengths: Vec<Length<W>> = prefixes_of_length
+            .into_iter()
+            .map(|(len, prefixes)| Length {
+                len,
+                mask: W::mask(len),
+                sole: match prefixes[..] {
+                    [prefix] => {
+                        let mut i = slot(prefix, len, size - 1);
+                        while !table[i].holds(prefix, len) {
+                            i = (i + 1) & (size - 1);
+                        }
+                        Some((prefix, i as u32))
+                    }
+                    _ => None,
+                },
+            })
+            .collect();
+        lengths.sort_unstable_by_key(|l| std::cmp::Reverse(l.len));
         PrefixIndex {
-            lengths: lengths.into_iter().map(|l| (l, W::mask(l))).collect(),
+            lengths,
             table,
             rules,
         }
@@ -163,30 +206,68 @@ impl<W: Word> PrefixIndex<W> {
     }
 
     /// The rule numbers of the bucket `address/len`, ascending (empty if none).
-    #[inline]
+    #[inline(always)]
     fn bucket(&self, prefix: W, len: u8) -> &[u32] {
         let m = self.table.len() - 1;
         let mut i = slot(prefix, len, m);
         let want = (len as u32) << COUNT_BITS;
         loop {
             let b = &self.table[i];
-            let count = b.count();
-            if count == 0 {
+            if b.count() == 0 {
                 return &[];
             }
             if b.prefix == prefix && b.count_len & !((1 << COUNT_BITS) - 1) == want {
-                if count == 1 {
-                    return std::slice::from_ref(&b.first);
-                }
-                return &self.rules[b.start as usize..(b.start + count) as usize];
+                return self.rules_of(b);
             }
             i = (i + 1) & m;
         }
     }
 
+    /// The rule numbers of a non-empty bucket.
+    #[inline(always)]
+    fn rules_of<'a>(&'a self, b: &'a Bucket<W>) -> &'a [u32] {
+        let count = b.count();
+        if count == 1 {
+            return std::slice::from_ref(&b.first);
+        }
+        &self.rules[b.start as usize..(b.start + count) as usize]
+    }
+
+    /// The rule numbers filed under the prefix of length `l` that contains `address`.
+    #[inline(always)]
+    fn rules_containing(&self, address: W, l: &Length<W>) -> &[u32] {
+        let prefix = address & l.mask;
+        match l.sole {
+            // `sole` slots are valid indices by construction.
+            Some((sole, i)) if sole == prefix => self.rules_of(&self.table[i as usize]),
+            Some(_) => &[],
+            None => self.bucket(prefix, l.len),
+        }
+    }
+
+    /// Starts loading the buckets a lookup of `address` will probe first, one per prefix
+    /// length (the first [`PREFETCH_LENGTHS`] lengths): with a thousand tunnels the table is
+    /// out of L1, and a probe that waits for its bucket cost as much as the rest of the
+    /// lookup (issue 5; benches/NOTES.md, session 10).
+    #[inline]
+    pub(super) fn prefetch(&self, address: W) {
+        let m = self.table.len().wrapping_sub(1);
+        // A `sole` length's bucket is the same for every packet, hence hot.
+        for l in self
+            .lengths
+            .iter()
+            .filter(|l| l.sole.is_none())
+            .take(PREFETCH_LENGTHS)
+        {
+            // `lengths` is non-empty only when `table` is: `m` is a valid index mask here.
+            let bucket = &self.table[slot(address & l.mask, l.len, m)];
+            crate::cache::line(bucket as *const Bucket<W> as *const u8);
+        }
+    }
+
     /// The lowest rule number in `from..best` whose bucket contains `address` and for which
     /// `accept` holds, or `best` if there is none.
-    #[inline]
+    #[inline(always)]
     pub(super) fn first(
         &self,
         address: W,
@@ -194,8 +275,8 @@ impl<W: Word> PrefixIndex<W> {
         mut best: u32,
         accept: impl Fn(u32) -> bool,
     ) -> u32 {
-        for &(len, m) in &self.lengths {
-            let rules = self.bucket(address & m, len);
+        for l in &self.lengths {
+            let rules = self.rules_containing(address, l);
             let start = if from == 0 {
                 0
             } else {
@@ -216,10 +297,54 @@ impl<W: Word> PrefixIndex<W> {
 
     /// Bytes held (for the memory report).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.lengths.capacity() * std::mem::size_of::<(u8, W)>()
+        self.lengths.capacity() * std::mem::size_of::<Length<W>>()
             + self.table.capacity() * std::mem::size_of::<Bucket<W>>()
             + self.rules.capacity() * 4
     }
 }
 
 const _: () = assert!(std::mem::size_of::<Bucket<u32>>() == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: [u8; 4]) -> u32 {
+        u32::from_be_bytes(a)
+    }
+
+    #[test]
+    fn a_length_with_one_prefix_is_found_by_compare() {
+        // rule 0: the deny host 172.31.255.1/32; rules 1..=300: a /24 per spoke
+        let mut entries = vec![(0, v4([172, 31, 255, 1]), 32)];
+        entries.extend((1..=300u32).map(|i| (i, v4([172, 16, 0, 0]) + (i << 8), 24)));
+        let index = PrefixIndex::build(entries);
+        let sole: Vec<(u8, bool)> = index
+            .lengths
+            .iter()
+            .map(|l| (l.len, l.sole.is_some()))
+            .collect();
+        assert_eq!(sole, [(32, true), (24, false)]);
+        let all = |_| true;
+        assert_eq!(index.first(v4([172, 31, 255, 1]), 0, u32::MAX, all), 0);
+        assert_eq!(index.first(v4([172, 16, 7, 9]), 0, u32::MAX, all), 7);
+        // the host's own /24 is no spoke's: only the /32 holds it
+        assert_eq!(
+            index.first(v4([172, 31, 255, 2]), 0, u32::MAX, all),
+            u32::MAX
+        );
+        // from: rules before it are not candidates
+        assert_eq!(
+            index.first(v4([172, 31, 255, 1]), 1, u32::MAX, all),
+            u32::MAX
+        );
+        // accept refuses the host's rule: the search goes on (nothing else holds it)
+        assert_eq!(
+            index.first(v4([172, 31, 255, 1]), 0, u32::MAX, |r| r != 0),
+            u32::MAX
+        );
+        // prefetching any address is only a hint
+        index.prefetch(v4([10, 0, 0, 1]));
+        PrefixIndex::<u32>::build([]).prefetch(v4([10, 0, 0, 1]));
+    }
+}

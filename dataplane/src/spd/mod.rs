@@ -189,7 +189,7 @@ impl<W: Word> FamilyRules<W> {
 
     /// The lowest rule number from `from` on that matches and that `accept` takes; `NONE`
     /// if there is none.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn first(
         &self,
@@ -202,7 +202,8 @@ impl<W: Word> FamilyRules<W> {
         permit_only: bool,
     ) -> u32 {
         let c = &self.compiled;
-        let accept = |r: u32| {
+        // By value: captured by reference, every compare reloaded its operand.
+        let accept = move |r: u32| {
             // Rule numbers in the index are < c.len() by construction.
             let rule = &c[r as usize];
             (!permit_only || rule.protect.is_some())
@@ -213,6 +214,18 @@ impl<W: Word> FamilyRules<W> {
             best
         } else {
             self.by_source.first(src, from, best, accept)
+        }
+    }
+
+    /// Starts loading what [`FamilyRules::outbound`] of these addresses will read first.
+    #[inline]
+    fn prefetch_outbound(&self, src: W, dst: W) {
+        // A walk reads `compiled`, a few lines that stay hot.
+        if !self.walk {
+            self.by_destination.prefetch(dst);
+            if !self.by_source.is_empty() {
+                self.by_source.prefetch(src);
+            }
         }
     }
 
@@ -333,6 +346,18 @@ impl Spd {
         } else {
             self.v4
                 .outbound(src as u32, dst as u32, proto, sport, dport)
+        }
+    }
+
+    /// Starts loading the index buckets that [`Spd::outbound_words`] of these addresses
+    /// will probe, so that a burst's lookups overlap their cache misses: issued for every
+    /// frame of a burst before the first lookup.
+    #[inline]
+    pub fn prefetch_outbound_words(&self, v6: bool, src: u128, dst: u128) {
+        if v6 {
+            self.v6.prefetch_outbound(src, dst)
+        } else {
+            self.v4.prefetch_outbound(src as u32, dst as u32)
         }
     }
 
