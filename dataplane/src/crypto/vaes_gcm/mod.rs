@@ -291,6 +291,7 @@ impl VaesGcm {
 
 #[cfg(target_arch = "x86_64")]
 impl EspCipher for VaesGcm {
+    #[inline]
     fn transform(&self) -> Transform {
         self.transform
     }
