@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use dataplane::dpdk::{Eal, Mbuf, Mempool, Port};
-use dataplane::esp::Sa;
+use dataplane::esp::{Direction, Sa};
 use dataplane::packet::PacketBuf;
 use hdrhistogram::Histogram;
 
@@ -263,7 +263,7 @@ impl Traffic {
                 if i < n {
                     self.peer_sas[t].prefetch_deps(self.sizes[k]);
                 } else {
-                    self.peer_sas[t].prefetch();
+                    self.peer_sas[t].prefetch(Direction::Outbound);
                 }
             }
         }

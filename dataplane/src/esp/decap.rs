@@ -38,7 +38,7 @@ impl Sa {
         l3_off: usize,
         esp_off: usize,
     ) -> Result<(), DropReason> {
-        if self.lifetime.expired {
+        if self.gate.expired {
             return Err(DropReason::LifetimeExpired);
         }
         let d = pkt.data();
@@ -151,7 +151,7 @@ impl Sa {
         let t = &mut self.traffic;
         t.packets += 1;
         t.bytes += payload_len as u64;
-        self.lifetime.on_bytes(t.bytes);
+        self.gate.on_bytes(t.bytes);
         Ok(())
     }
 

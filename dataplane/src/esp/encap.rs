@@ -38,15 +38,15 @@ impl Sa {
 
     /// The next sequence number, or the reason the SA can send no more.
     fn take_seq(&mut self) -> Result<u64, EncapError> {
-        if self.lifetime.expired {
+        if self.gate.expired {
             return Err(EncapError::Drop(DropReason::LifetimeExpired));
         }
         let limit = if self.esn { u64::MAX } else { u32::MAX as u64 };
         if self.seq >= limit {
             // Without ESN the sequence number must not wrap (RFC 4303 section 3.3.3): the SA
             // is hard-expired and the control plane is told by the lifetime poll.
-            self.lifetime.seq_exhausted = true;
-            self.lifetime.expired = true;
+            self.gate.seq_exhausted = true;
+            self.gate.expired = true;
             return Err(EncapError::Drop(DropReason::LifetimeExpired));
         }
         self.seq += 1;
@@ -85,7 +85,7 @@ impl Sa {
         let t = &mut self.traffic;
         t.packets += 1;
         t.bytes += plain as u64;
-        self.lifetime.on_bytes(t.bytes);
+        self.gate.on_bytes(t.bytes);
     }
 
     fn encap_tunnel<P: PacketBuf>(&mut self, pkt: &mut P, mtu: usize) -> Result<(), EncapError> {

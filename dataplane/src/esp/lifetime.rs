@@ -14,24 +14,44 @@ pub enum LifetimeEvent {
     Hard { by_bytes: bool },
 }
 
-/// The running state of one SA's lifetime.
+/// What every packet of an SA reads and writes of its lifetime: the hard byte limit and the
+/// flags (16 bytes, kept in the SA's counters line; see `Sa`).
 #[derive(Clone, Debug)]
-pub struct LifetimeState {
-    installed_at: u64,
-    soft_secs: u64,
-    hard_secs: u64,
-    soft_bytes: u64,
+pub struct LifetimeGate {
     hard_bytes: u64,
-    soft_reported: bool,
-    hard_reported: bool,
     /// Set when a hard limit was crossed: the SA drops everything.
     pub expired: bool,
     /// Set when the sequence number space is used up (no ESN: 2^32 - 1).
     pub seq_exhausted: bool,
 }
 
+impl LifetimeGate {
+    /// Checks the hard byte limit after more bytes were counted (`total` in all). Returns
+    /// true when the SA is now hard-expired.
+    #[inline]
+    pub fn on_bytes(&mut self, total: u64) -> bool {
+        if total >= self.hard_bytes {
+            self.expired = true;
+        }
+        self.expired
+    }
+}
+
+/// The rest of one SA's lifetime: what the lifetime sweep and show output read, never a
+/// packet.
+#[derive(Clone, Debug)]
+pub struct LifetimeState {
+    installed_at: u64,
+    soft_secs: u64,
+    hard_secs: u64,
+    soft_bytes: u64,
+    soft_reported: bool,
+    hard_reported: bool,
+}
+
 impl LifetimeState {
-    pub fn new(l: &Lifetime, now: u64) -> LifetimeState {
+    /// The gate and the state of a lifetime that starts at `now`.
+    pub fn new(l: &Lifetime, now: u64) -> (LifetimeGate, LifetimeState) {
         let soft = |hard: u64| {
             if hard == 0 {
                 u64::MAX
@@ -44,7 +64,12 @@ impl LifetimeState {
         } else {
             l.kilobytes * 1024
         };
-        LifetimeState {
+        let gate = LifetimeGate {
+            hard_bytes,
+            expired: false,
+            seq_exhausted: false,
+        };
+        let state = LifetimeState {
             installed_at: now,
             soft_secs: soft(l.seconds),
             hard_secs: if l.seconds == 0 { u64::MAX } else { l.seconds },
@@ -53,41 +78,34 @@ impl LifetimeState {
             } else {
                 soft(l.kilobytes) * 1024
             },
-            hard_bytes,
             soft_reported: false,
             hard_reported: false,
-            expired: false,
-            seq_exhausted: false,
-        }
-    }
-
-    /// Checks the byte limits after `bytes` more were counted (`total` in all). Returns true
-    /// when the SA is now hard-expired.
-    #[inline]
-    pub fn on_bytes(&mut self, total: u64) -> bool {
-        if total >= self.hard_bytes {
-            self.expired = true;
-        }
-        self.expired
+        };
+        (gate, state)
     }
 
     /// Checks the clock and the byte count, and returns the next event not yet reported
     /// (soft first, then hard), exactly once each.
-    pub fn poll(&mut self, now: u64, total_bytes: u64) -> Option<LifetimeEvent> {
+    pub fn poll(
+        &mut self,
+        gate: &mut LifetimeGate,
+        now: u64,
+        total_bytes: u64,
+    ) -> Option<LifetimeEvent> {
         let age = now.saturating_sub(self.installed_at);
         let hard_t = age >= self.hard_secs;
-        let hard_b = total_bytes >= self.hard_bytes || self.seq_exhausted;
+        let hard_b = total_bytes >= gate.hard_bytes || gate.seq_exhausted;
         if hard_t || hard_b {
-            self.expired = true;
+            gate.expired = true;
         }
         if !self.soft_reported {
             let by_bytes = total_bytes >= self.soft_bytes;
-            if by_bytes || age >= self.soft_secs || self.expired {
+            if by_bytes || age >= self.soft_secs || gate.expired {
                 self.soft_reported = true;
                 return Some(LifetimeEvent::Soft { by_bytes });
             }
         }
-        if self.expired && !self.hard_reported {
+        if gate.expired && !self.hard_reported {
             self.hard_reported = true;
             return Some(LifetimeEvent::Hard {
                 by_bytes: hard_b && !hard_t,
@@ -97,11 +115,11 @@ impl LifetimeState {
     }
 
     /// What IOS shows as `remaining key lifetime (k/sec)`.
-    pub fn remaining(&self, now: u64, total_bytes: u64) -> (u64, u64) {
-        let kb = if self.hard_bytes == u64::MAX {
+    pub fn remaining(&self, gate: &LifetimeGate, now: u64, total_bytes: u64) -> (u64, u64) {
+        let kb = if gate.hard_bytes == u64::MAX {
             0
         } else {
-            self.hard_bytes.saturating_sub(total_bytes) / 1024
+            gate.hard_bytes.saturating_sub(total_bytes) / 1024
         };
         let secs = if self.hard_secs == u64::MAX {
             0
@@ -124,21 +142,21 @@ mod tests {
             kilobytes: 1000,
             soft_percent: 90,
         };
-        let mut s = LifetimeState::new(&l, 1000);
-        assert_eq!(s.poll(1050, 0), None);
+        let (mut g, mut s) = LifetimeState::new(&l, 1000);
+        assert_eq!(s.poll(&mut g, 1050, 0), None);
         assert_eq!(
-            s.poll(1090, 0),
+            s.poll(&mut g, 1090, 0),
             Some(LifetimeEvent::Soft { by_bytes: false })
         );
-        assert_eq!(s.poll(1091, 0), None);
-        assert!(!s.expired);
-        assert_eq!(s.remaining(1091, 1024 * 10), (990, 9));
+        assert_eq!(s.poll(&mut g, 1091, 0), None);
+        assert!(!g.expired);
+        assert_eq!(s.remaining(&g, 1091, 1024 * 10), (990, 9));
         assert_eq!(
-            s.poll(1100, 0),
+            s.poll(&mut g, 1100, 0),
             Some(LifetimeEvent::Hard { by_bytes: false })
         );
-        assert!(s.expired);
-        assert_eq!(s.poll(1200, 0), None);
+        assert!(g.expired);
+        assert_eq!(s.poll(&mut g, 1200, 0), None);
     }
 
     #[test]
@@ -148,15 +166,15 @@ mod tests {
             kilobytes: 2560,
             soft_percent: 90,
         };
-        let mut s = LifetimeState::new(&l, 0);
-        assert!(!s.on_bytes(2560 * 1024 - 1));
+        let (mut g, mut s) = LifetimeState::new(&l, 0);
+        assert!(!g.on_bytes(2560 * 1024 - 1));
         assert_eq!(
-            s.poll(1, 2304 * 1024),
+            s.poll(&mut g, 1, 2304 * 1024),
             Some(LifetimeEvent::Soft { by_bytes: true })
         );
-        assert!(s.on_bytes(2560 * 1024));
+        assert!(g.on_bytes(2560 * 1024));
         assert_eq!(
-            s.poll(2, 2560 * 1024),
+            s.poll(&mut g, 2, 2560 * 1024),
             Some(LifetimeEvent::Hard { by_bytes: true })
         );
     }
@@ -168,10 +186,16 @@ mod tests {
             kilobytes: 0,
             soft_percent: 90,
         };
-        let mut s = LifetimeState::new(&l, 0);
-        assert_eq!(s.poll(u64::MAX / 2, u64::MAX / 2), None);
-        s.seq_exhausted = true;
-        assert_eq!(s.poll(1, 0), Some(LifetimeEvent::Soft { by_bytes: false }));
-        assert_eq!(s.poll(1, 0), Some(LifetimeEvent::Hard { by_bytes: true }));
+        let (mut g, mut s) = LifetimeState::new(&l, 0);
+        assert_eq!(s.poll(&mut g, u64::MAX / 2, u64::MAX / 2), None);
+        g.seq_exhausted = true;
+        assert_eq!(
+            s.poll(&mut g, 1, 0),
+            Some(LifetimeEvent::Soft { by_bytes: false })
+        );
+        assert_eq!(
+            s.poll(&mut g, 1, 0),
+            Some(LifetimeEvent::Hard { by_bytes: true })
+        );
     }
 }

@@ -8,7 +8,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::counters::{SaCounters, SaErrors, SaTraffic};
-use super::lifetime::{LifetimeEvent, LifetimeState};
+use super::lifetime::{LifetimeEvent, LifetimeGate, LifetimeState};
 use super::params::{Direction, Mode, SaParams, Selector, UdpEncap};
 use super::replay::ReplayWindow;
 use crate::channel::SaCountersMsg;
@@ -80,18 +80,20 @@ pub enum SaError {
 
 /// One SA, laid out for the fast path (`repr(C)`, so that the order below is the order in
 /// memory, and aligned to a cache line). With thousands of SAs each packet finds its SA cold
-/// in the cache, and the lines it must load are what a burst waits for, so a packet reads
-/// three lines of it:
+/// in the cache, and the lines it must load are what a burst waits for (the prefetches of a
+/// burst queue behind each other once the CPU's miss buffers are full), so an outbound
+/// packet reads two lines of it, an inbound one three:
 /// - line 0, every packet: the cipher, the sequence number, the framing;
-/// - line 1, every packet: the counters of packets and bytes, and the lifetime;
-/// - line 2: the outbound path to the peer, or the inbound selectors' list.
+/// - line 1, every packet: the counters of packets and bytes, the lifetime's gate (the
+///   hard byte limit and the flags), and the outbound path to the peer;
+/// - line 2, inbound: the selectors' list, and the SA id.
 ///
 /// An inbound SA's replay window follows (its header and one word of the bitmap are read);
-/// what only a refused packet (the errors), show output or the control plane reads comes
-/// last. The pipeline prefetches [`Sa::HOT_BYTES`] and then what the SA points to, the
-/// cipher's key schedule ([`Sa::prefetch`], [`Sa::prefetch_deps`]), for the whole burst
-/// before it encapsulates or decapsulates the first packet. `hot_lines_layout` below checks
-/// the offsets at compile time.
+/// what only a refused packet (the errors), the lifetime sweep, show output or the control
+/// plane reads comes last. The pipeline prefetches the hot lines ([`Sa::prefetch`]) and
+/// then what the SA points to, the cipher's key schedule ([`Sa::prefetch_deps`]), for the
+/// whole burst before it encapsulates or decapsulates the first packet. The assertions
+/// below check the offsets at compile time.
 #[repr(C, align(64))]
 pub struct Sa {
     // Line 0.
@@ -113,10 +115,10 @@ pub struct Sa {
     pub(super) mode: Mode,
     // Line 1.
     pub(super) traffic: SaTraffic,
-    pub lifetime: LifetimeState,
-    // Line 2.
+    pub(super) gate: LifetimeGate,
     /// Outbound: the way to the peer, as last resolved (see [`PeerPath`]).
     pub(super) path: Option<PeerPath>,
+    // Line 2.
     /// Inbound only: the IPv4 entries of `inbound_policy` as masks and ranges, checked per
     /// packet without building `IpAddr`s (a selector with an IPv6 side never matches an IPv4
     /// packet).
@@ -127,6 +129,8 @@ pub struct Sa {
     pub(super) replay: ReplayWindow,
     /// Touched only when a packet is refused.
     pub(super) errors: SaErrors,
+    /// The lifetime's clock and soft limits (the sweep reads them, no packet does).
+    pub lifetime: LifetimeState,
     /// Inbound only: what decrypted packets must match (the mirror images of the selectors,
     /// i.e. the peer's traffic toward us).
     pub(super) inbound_policy: Vec<Selector>,
@@ -154,20 +158,29 @@ const _: () = {
     use std::mem::offset_of;
     assert!(offset_of!(Sa, mode) < 64, "line 0 spills");
     assert!(offset_of!(Sa, traffic) == 64);
-    assert!(offset_of!(Sa, path) == 128, "line 1 spills");
+    assert!(offset_of!(Sa, inbound_v4) == 128, "line 1 spills");
     assert!(offset_of!(Sa, sa_id) + 4 <= 192, "line 2 spills");
-    assert!(offset_of!(Sa, replay) == 192);
+    assert!(
+        offset_of!(Sa, replay) <= 192,
+        "the replay window moved past line 2"
+    );
 };
 
 impl Sa {
-    /// Bytes from the start of an SA that every packet reads or writes (an inbound one also
-    /// reads its replay window's header, which [`Sa::prefetch_deps`] loads).
-    pub const HOT_BYTES: usize = std::mem::offset_of!(Sa, replay);
+    /// Bytes from the start of an SA that every packet of its direction reads or writes (an
+    /// inbound one also reads its replay window's header, which [`Sa::prefetch_deps`] loads).
+    pub const fn hot_bytes(direction: Direction) -> usize {
+        match direction {
+            Direction::Outbound => std::mem::offset_of!(Sa, inbound_v4),
+            Direction::Inbound => std::mem::offset_of!(Sa, replay),
+        }
+    }
 
-    /// Stage one of a burst: starts loading the SA's hot lines. Reads nothing of the SA.
+    /// Stage one of a burst: starts loading the hot lines of an SA of `direction` (the
+    /// caller's knowledge: this reads nothing of the SA).
     #[inline(always)]
-    pub fn prefetch(&self) {
-        crate::cache::lines(self as *const Sa as *const u8, Self::HOT_BYTES);
+    pub fn prefetch(&self, direction: Direction) {
+        crate::cache::lines(self as *const Sa as *const u8, Self::hot_bytes(direction));
     }
 
     /// Stage two, after [`Sa::prefetch`] had time to land: starts loading what the SA
@@ -215,6 +228,7 @@ impl Sa {
             )),
             _ => None,
         };
+        let (gate, lifetime) = LifetimeState::new(&params.lifetime, now);
         Ok(Sa {
             backend: backend.name(),
             spi: params.spi,
@@ -236,7 +250,8 @@ impl Sa {
             path: None,
             traffic: SaTraffic::default(),
             errors: SaErrors::default(),
-            lifetime: LifetimeState::new(&params.lifetime, now),
+            gate,
+            lifetime,
             replay: ReplayWindow::new(params.replay_window, params.esn),
             inbound_policy,
             inbound_v4,
@@ -322,7 +337,7 @@ impl Sa {
 
     /// Checks the lifetime against the clock; the runtime calls it every few milliseconds.
     pub fn poll_lifetime(&mut self, now: u64) -> Option<LifetimeEvent> {
-        self.lifetime.poll(now, self.traffic.bytes)
+        self.lifetime.poll(&mut self.gate, now, self.traffic.bytes)
     }
 
     /// IOS's counters of this SA.
@@ -336,7 +351,7 @@ impl Sa {
 
     /// The SA's counters as the channel reports them.
     pub fn report(&self, now: u64, owner: u16) -> SaCountersMsg {
-        let (kb, secs) = self.lifetime.remaining(now, self.traffic.bytes);
+        let (kb, secs) = self.lifetime.remaining(&self.gate, now, self.traffic.bytes);
         let c = self.counters();
         SaCountersMsg {
             spi: self.spi,

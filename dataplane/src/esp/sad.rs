@@ -354,8 +354,12 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
 
     #[inline(always)]
     fn prefetch_sa(&self, sa: SaRef) {
+        let direction = match sa {
+            SaRef::Inbound(_) => Direction::Inbound,
+            SaRef::Outbound(_) => Direction::Outbound,
+        };
         if let Some(sa) = self.by_ref(sa) {
-            sa.prefetch();
+            sa.prefetch(direction);
         }
     }
 
