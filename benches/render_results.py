@@ -1006,7 +1006,9 @@ def section_trafficgen(report):
         "the highest rate with loss within the tolerance, latency at a fraction of that rate; "
         "every returned packet checked (\"bad\": packets that came back wrong). Placement: %s. "
         "\"generator-limited\": even the generator's fastest trial lost nothing, so the gateway "
-        "did not set that figure."
+        "did not set that figure. With ROUNDS above 1 in the command, the sweep ran that many "
+        "times, the tunnel counts in turn, and each figure is the best of its rounds (a "
+        "slow stretch of the shared host only ever lowers one)."
         % (runs[0]["placement"] if runs else "-"),
         "",
         "| mode | tunnels | workers | size | zero-loss Mpps | Gbps | overload Mpps | "
