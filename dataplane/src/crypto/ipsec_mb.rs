@@ -38,14 +38,18 @@ pub struct IpsecMb;
 /// The one instance the registry hands out.
 pub static IPSEC_MB: IpsecMb = IpsecMb;
 
-/// The process-wide manager (a dispatch table; see the module note).
-struct Manager(*mut c_void);
+/// The process-wide manager (a dispatch table; see the module note), and where the code it
+/// picked for this CPU keeps the low powers of the hash key in `gcm_key_data`.
+struct Manager {
+    mgr: *mut c_void,
+    low_hash_keys: std::ops::Range<usize>,
+}
 
 // SAFETY: the manager is written once, by init_mb_mgr_auto, before it is published through the
 // OnceLock; afterwards it is only read (function pointers), and the GCM calls made through it
 // keep their state in per-call contexts.
 unsafe impl Send for Manager {}
-// SAFETY: see Send.
+// SAFETY: see Send; `low_hash_keys` is a plain value.
 unsafe impl Sync for Manager {}
 
 /// Room for the library's `struct gcm_key_data`: 1,008 bytes in intel-ipsec-mb 1.3 (the
@@ -60,6 +64,17 @@ struct KeyData([u8; KEY_DATA_ROOM]);
 /// The manager, or None when the library cannot be used (no manager, or a `gcm_key_data`
 /// larger than [`KEY_DATA_ROOM`]: a newer library than this was built for).
 fn manager() -> Option<*mut c_void> {
+    manager_state().map(|m| m.mgr)
+}
+
+/// The bytes of `gcm_key_data` that hold the hash-key powers a packet of up to 16 blocks
+/// hashes with (see [`ROUND_KEYS`]); an empty range when the library cannot be used.
+#[inline(always)]
+fn low_hash_keys() -> std::ops::Range<usize> {
+    manager_state().map_or(0..0, |m| m.low_hash_keys.clone())
+}
+
+fn manager_state() -> Option<&'static Manager> {
     static MGR: OnceLock<Option<Manager>> = OnceLock::new();
     MGR.get_or_init(|| {
         // SAFETY: returns a compile-time constant of the library's header.
@@ -72,10 +87,46 @@ fn manager() -> Option<*mut c_void> {
         }
         // SAFETY: allocates and initialises a manager; NULL on failure.
         let m = unsafe { dpdk_sys::shim_imb_gcm_mgr_new() };
-        (!m.is_null()).then_some(Manager(m))
+        if m.is_null() {
+            return None;
+        }
+        Some(Manager {
+            mgr: m,
+            low_hash_keys: hash_key_layout(m),
+        })
     })
     .as_ref()
-    .map(|m| m.0)
+}
+
+/// Where the manager's GCM code keeps the hash-key powers, found by expanding a throwaway
+/// key and looking where the table ends: the AVX2 and AVX-512 code keeps 8 powers right
+/// after the round keys (H^8 first, ending at byte 368), the SSE/AVX code 8 powers and their
+/// Karatsuba halves (ending at 496), the VAES code 48 (ending at 1,008, H^1 last). A packet
+/// of up to 16 blocks reads at most the last 256 bytes of the table.
+fn hash_key_layout(mgr: *mut c_void) -> std::ops::Range<usize> {
+    let mut probe = Box::new(KeyData([0; KEY_DATA_ROOM]));
+    let key = [0x5au8; 16];
+    // SAFETY: as in IpsecMb::cipher: `probe` is aligned and KEY_DATA_ROOM bytes long, which
+    // manager_state checked holds gcm_key_data; the key is 16 live bytes.
+    let rc = unsafe {
+        dpdk_sys::shim_imb_gcm_key_expand(
+            mgr,
+            key.as_ptr(),
+            key.len(),
+            probe.0.as_mut_ptr() as *mut c_void,
+        )
+    };
+    let end = if rc != 0 {
+        KEY_DATA_ROOM
+    } else {
+        probe
+            .0
+            .iter()
+            .rposition(|b| *b != 0)
+            .map_or(KEY_DATA_ROOM, |i| i + 1)
+    };
+    let end = end.max(ROUND_KEYS);
+    end.saturating_sub(256).max(ROUND_KEYS)..end
 }
 
 impl Backend for IpsecMb {
@@ -181,14 +232,29 @@ impl Drop for ImbGcm {
 }
 
 impl ImbGcm {
-    /// The transform, read from `small`'s first line, which a short packet reads anyway:
-    /// so a short packet needs nothing of the fields line after `small` (with thousands of
-    /// SAs, one cache miss less per packet).
+    /// True when `small` is keyed, i.e. when the CPU has the VAES kernel's features. Asked of
+    /// the process-wide detection, not of `small`'s flag: on a CPU without them a packet
+    /// reads nothing of `small`, and [`ImbGcm::prefetch`] does not load it (with thousands
+    /// of SAs, reading its flag was a cache miss on every packet: 12 % of the worker at
+    /// 10,000 tunnels on an EPYC without AVX-512, 2026-12-03).
+    #[inline(always)]
+    fn has_small(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return super::vaes_gcm::cpu_has_features();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// The transform, from the line the packet's path reads anyway: `small`'s first line
+    /// where the VAES kernel takes short packets, so that a short packet needs nothing of
+    /// the fields line after `small` (one cache miss less per packet with thousands of SAs);
+    /// the fields line otherwise, which the library's path reads.
     #[inline(always)]
     fn transform_hot(&self) -> Transform {
         #[cfg(target_arch = "x86_64")]
-        return EspCipher::transform(&self.small);
-        #[cfg(not(target_arch = "x86_64"))]
+        if self.has_small() {
+            return EspCipher::transform(&self.small);
+        }
         self.transform
     }
 
@@ -201,12 +267,11 @@ impl ImbGcm {
 }
 
 /// The parts of `gcm_key_data` one packet reads, as intel-ipsec-mb 1.3 lays it out: the
-/// round keys first (240 bytes for AES-256, fewer for AES-128), then the hash key powers
-/// from the 48th down to the first, which ends the structure at 1,008 bytes. A packet of n
-/// 16-byte blocks hashes with the n lowest powers (16 at a time for long ones), i.e. the end of
-/// the table: 256 bytes cover H^16 .. H^1.
+/// round keys first (240 bytes for AES-256, fewer for AES-128), then the powers of the hash
+/// key, highest first, in a table whose length depends on the code the manager picked for
+/// the CPU ([`hash_key_layout`]). A packet of n 16-byte blocks hashes with the n lowest
+/// powers (16 at a time for long ones), i.e. the end of the table ([`low_hash_keys`]).
 const ROUND_KEYS: usize = 240;
-const LOW_HASH_KEYS: std::ops::Range<usize> = 1008 - 256..1008;
 
 impl EspCipher for ImbGcm {
     fn transform(&self) -> Transform {
@@ -216,23 +281,28 @@ impl EspCipher for ImbGcm {
     /// What the packet will read: for a short one with the VAES kernel (x86-64 with VAES),
     /// the kernel's lines (6 lines of the 25 the value spans; the transform is read from
     /// the kernel's first line, see [`ImbGcm::transform_hot`]); otherwise what a packet
-    /// reads of the library's key schedule, and the fields (10 lines). Not both: 16 lines
+    /// reads of the library's key schedule, and the fields (7 to 10 lines, by the code the
+    /// library picked for the CPU). Not both: 16 lines
     /// per packet, 32 KB for a burst of 32, would fill the L1 cache. `len_hint` is the frame's length, which is a few dozen bytes
     /// more than the payload it holds: a packet near [`SMALL_MAX`] may get the other lines,
     /// which costs it a cache miss and nothing else.
     #[inline]
     fn prefetch(&self, len_hint: usize) {
-        // Reads one flag of `small`: with thousands of SAs that is a load from a line that may
-        // not be cached yet, so it is taken from the CPU-wide detection instead, which is
-        // what decided whether `small` was keyed.
+        // Which path the packet takes is decided without reading the SA (see has_small).
         #[cfg(target_arch = "x86_64")]
-        if len_hint <= SMALL_MAX && super::vaes_gcm::cpu_has_features() {
+        if len_hint <= SMALL_MAX && self.has_small() {
             self.small.prefetch_small();
             return;
         }
         let key = self.key.0.as_ptr();
-        crate::cache::lines(key, ROUND_KEYS);
-        crate::cache::lines(key.wrapping_add(LOW_HASH_KEYS.start), LOW_HASH_KEYS.len());
+        let hash = low_hash_keys();
+        if hash.start <= ROUND_KEYS {
+            // the table follows the round keys (AVX2, AVX-512 without VAES): one run of lines
+            crate::cache::lines(key, hash.end);
+        } else {
+            crate::cache::lines(key, ROUND_KEYS);
+            crate::cache::lines(key.wrapping_add(hash.start), hash.len());
+        }
         crate::cache::line(&self.mgr as *const *mut c_void as *const u8);
     }
 
@@ -243,7 +313,7 @@ impl EspCipher for ImbGcm {
             return;
         };
         #[cfg(target_arch = "x86_64")]
-        if r.payload_len() <= SMALL_MAX && self.small.is_keyed() {
+        if r.payload_len() <= SMALL_MAX && self.has_small() {
             self.small.seal_ranges(esp, r, esn_hi);
             return;
         }
@@ -276,7 +346,7 @@ impl EspCipher for ImbGcm {
     fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {
         let r = EspRanges::of(self.transform_hot(), esp.len()).ok_or(CryptoError::BadLength)?;
         #[cfg(target_arch = "x86_64")]
-        if r.payload_len() <= SMALL_MAX && self.small.is_keyed() {
+        if r.payload_len() <= SMALL_MAX && self.has_small() {
             return self.small.open_ranges(esp, r, esn_hi);
         }
         let mut aad = [0u8; 12];
@@ -304,5 +374,54 @@ impl EspCipher for ImbGcm {
             return Err(CryptoError::AuthFailed);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash-key powers a packet prefetches are where this CPU's code wrote them: inside
+    /// the structure, after the round keys, at most 256 bytes, ending with the table's last
+    /// written byte.
+    #[test]
+    fn the_low_hash_keys_are_the_end_of_the_table_this_cpu_writes() {
+        let Some(mgr) = manager() else {
+            panic!("intel-ipsec-mb has no manager on this machine");
+        };
+        let hash = low_hash_keys();
+        assert!(
+            hash.start >= ROUND_KEYS && hash.end <= KEY_DATA_ROOM,
+            "{hash:?}"
+        );
+        assert!(!hash.is_empty() && hash.len() <= 256, "{hash:?}");
+        let mut data = Box::new(KeyData([0; KEY_DATA_ROOM]));
+        let key = [0xc3u8; 16];
+        // SAFETY: as in hash_key_layout.
+        let rc = unsafe {
+            dpdk_sys::shim_imb_gcm_key_expand(
+                mgr,
+                key.as_ptr(),
+                16,
+                data.0.as_mut_ptr() as *mut c_void,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_ne!(
+            data.0[hash.end - 16..hash.end],
+            [0; 16],
+            "H^1 is the table's last entry"
+        );
+        assert!(
+            data.0[hash.end..].iter().all(|b| *b == 0),
+            "nothing after it"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if !super::super::vaes_gcm::cpu_has_features() {
+            assert!(
+                hash.end <= 496,
+                "without VAES the table has 8 powers: {hash:?}"
+            );
+        }
     }
 }

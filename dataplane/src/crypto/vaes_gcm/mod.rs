@@ -183,12 +183,6 @@ impl VaesGcm {
         true
     }
 
-    /// True when the value holds a key (and so the CPU has the kernel's features).
-    #[inline(always)]
-    pub(crate) fn is_keyed(&self) -> bool {
-        self.keyed
-    }
-
     fn new(transform: Transform, enc_key: &[u8]) -> Result<Box<VaesGcm>, CryptoError> {
         let mut c = Box::new(VaesGcm::unkeyed(transform));
         if !c.set_key(enc_key) {
