@@ -166,10 +166,17 @@ EOF
         fail "engine configuration: not the backend the SAs use: $conf"
     cpp=$(grep -oE "cycles per packet: [0-9]+" <<<"$acc" | head -1 | grep -oE "[0-9]+$" || true)
     [ -n "$cpp" ] && [ "$cpp" -gt 0 ] || fail "accelerator statistics: no cycles per packet: $acc"
+    # and its split: the pipeline's part, and the ports' part, adding up to it
+    local split
+    split=$(grep -oE "cycles per packet: $cpp \(pipeline [0-9]+, ports [0-9]+\)" <<<"$acc" | head -1 || true)
+    [ -n "$split" ] || fail "accelerator statistics: cycles per packet not split into pipeline and ports: $acc"
+    local pipe ports
+    pipe=$(grep -oE "pipeline [0-9]+" <<<"$split" | grep -oE "[0-9]+") ports=$(grep -oE "ports [0-9]+" <<<"$split" | grep -oE "[0-9]+")
+    [ "$pipe" -gt 0 ] && [ $((pipe + ports)) = "$cpp" ] || fail "accelerator statistics: pipeline $pipe + ports $ports != $cpp"
     local sleeps
     sleeps=$(grep -oE "idle sleeps: [0-9]+" <<<"$acc" | head -1 | grep -oE "[0-9]+$" || true)
     [ -n "$sleeps" ] && [ "$sleeps" -gt 0 ] || fail "accelerator statistics: rx_mode adaptive, but no idle sleeps: $acc"
-    log "PASS engine: $(grep -E 'engine version' <<<"$conf" | xargs), esp-aes esp-sha-hmac on rustcrypto, $cpp cycles per packet, $sleeps idle sleeps"
+    log "PASS engine: $(grep -E 'engine version' <<<"$conf" | xargs), esp-aes esp-sha-hmac on rustcrypto, $split, $sleeps idle sleeps"
 
     local m
     m=$(nsx gw curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics") || fail "no metrics on 127.0.0.1:$METRICS_PORT"

@@ -283,6 +283,7 @@ pub fn lcores() -> Vec<LcoreStatsView> {
         punted: 2,
         bursts: 8,
         cycles_per_packet: Some(410),
+        pipeline_cycles_per_packet: Some(300),
         idle_sleeps: 5,
         drops: BTreeMap::from([
             ("auth-failed".to_string(), 1),

@@ -321,6 +321,10 @@ pub struct LcoreStatsView {
     pub bursts: u64,
     /// CPU cycles per packet over the last interval, when the dataplane measures it.
     pub cycles_per_packet: Option<u64>,
+    /// The part of `cycles_per_packet` spent in the pipeline (policy, SA, ESP, crypto,
+    /// routing), outside the ports' rx and tx bursts.
+    #[serde(default)]
+    pub pipeline_cycles_per_packet: Option<u64>,
     /// Times the worker slept with its queues empty (`[dataplane] rx_mode = "adaptive"`).
     #[serde(default)]
     pub idle_sleeps: u64,
@@ -347,7 +351,7 @@ pub struct DhKeyPairsView {
 }
 
 /// The dataplane's counter dump of one worker, as is (the daemon gets these from
-/// `DumpCounters`; cycles per packet are not measured there yet).
+/// `DumpCounters`), with the cycles a packet cost on it while it had packets.
 impl From<&dataplane::channel::LcoreCountersMsg> for LcoreStatsView {
     fn from(m: &dataplane::channel::LcoreCountersMsg) -> LcoreStatsView {
         LcoreStatsView {
@@ -362,14 +366,19 @@ impl From<&dataplane::channel::LcoreCountersMsg> for LcoreStatsView {
             punted: m.punted,
             bursts: m.bursts,
             // what a worker spent per packet it took in, while it had packets
-            cycles_per_packet: {
-                let packets = m.rx + m.handoff_in;
-                (packets > 0 && m.busy_cycles > 0).then(|| m.busy_cycles / packets)
-            },
+            cycles_per_packet: per_packet(m.busy_cycles, m),
+            pipeline_cycles_per_packet: per_packet(m.pipeline_cycles, m),
             idle_sleeps: m.idle_sleeps,
             drops: m.drops.clone(),
         }
     }
+}
+
+/// `cycles` over the packets a worker took in (from its ports and from other workers); None
+/// before any was counted.
+fn per_packet(cycles: u64, m: &dataplane::channel::LcoreCountersMsg) -> Option<u64> {
+    let packets = m.rx + m.handoff_in;
+    (packets > 0 && cycles > 0).then(|| cycles / packets)
 }
 
 /// One certificate a trustpoint holds (a CA's or ours): a block of `show crypto pki
@@ -493,6 +502,7 @@ mod tests {
             decaps: 5,
             drops: BTreeMap::from([("replay".to_string(), 1)]),
             busy_cycles: 0,
+            pipeline_cycles: 0,
             idle_sleeps: 7,
         };
         let v = LcoreStatsView::from(&msg);
@@ -500,11 +510,15 @@ mod tests {
         assert_eq!(v.drops["replay"], 1);
         assert_eq!(v.idle_sleeps, 7);
         assert_eq!(v.cycles_per_packet, None, "no cycles counted: not shown");
-        // 11 packets in (10 from the ports, 1 handed over) in 2200 busy cycles
+        // 11 packets in (10 from the ports, 1 handed over) in 2200 busy cycles, 1650 of them
+        // in the pipeline
         let msg = dataplane::channel::LcoreCountersMsg {
             busy_cycles: 2200,
+            pipeline_cycles: 1650,
             ..msg
         };
-        assert_eq!(LcoreStatsView::from(&msg).cycles_per_packet, Some(200));
+        let v = LcoreStatsView::from(&msg);
+        assert_eq!(v.cycles_per_packet, Some(200));
+        assert_eq!(v.pipeline_cycles_per_packet, Some(150));
     }
 }

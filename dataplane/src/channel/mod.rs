@@ -133,6 +133,9 @@ pub struct LcoreCountersMsg {
     /// CPU cycles spent in poll iterations that had packets.
     #[serde(default)]
     pub busy_cycles: u64,
+    /// The part of `busy_cycles` spent in the pipeline, outside the ports' rx and tx bursts.
+    #[serde(default)]
+    pub pipeline_cycles: u64,
     /// Times the worker slept with its queues empty (rx_mode adaptive).
     #[serde(default)]
     pub idle_sleeps: u64,

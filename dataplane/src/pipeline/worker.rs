@@ -7,6 +7,7 @@
 //! once ([`Staging::new`]), so a poll iteration never allocates: pushing within capacity does
 //! not reallocate.
 
+use super::counters::cycles;
 use super::{
     fragment, Context, DropReason, LcoreCounters, Neighbours, PacketBuf, Pipeline, Policy, PortId,
     PuntKind, Routes, SaShard, SlowPathRequests, Verdict, WorkerId,
@@ -85,17 +86,25 @@ where
         received += st.burst.len();
         cx.counters.bursts.inc();
         let n = st.burst.len();
+        let start = cycles();
         Pipeline::process_rx(cx, port, &mut st.burst, &mut st.verdicts[..n]);
         dispatch(cx, io, st, port);
+        cx.counters
+            .pipeline_cycles
+            .add(cycles().wrapping_sub(start));
     }
     st.burst.clear();
     io.handoff_recv(&mut st.burst, max);
     if !st.burst.is_empty() {
         received += st.burst.len();
         let n = st.burst.len();
+        let start = cycles();
         Pipeline::process_handoff(cx, &mut st.burst, &mut st.verdicts[..n]);
         // handed-off frames are ESP or inside plaintext, never punted; port 0 is a formality
         dispatch(cx, io, st, 0);
+        cx.counters
+            .pipeline_cycles
+            .add(cycles().wrapping_sub(start));
     }
     flush(cx.counters, io, st);
     received

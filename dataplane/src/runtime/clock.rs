@@ -17,21 +17,6 @@ pub fn tick() -> u64 {
     now
 }
 
-/// The CPU's cycle counter (TSC on x86-64; elsewhere nanoseconds since start): what the
-/// workers' busy time is counted in.
-#[inline]
-pub fn cycles() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: RDTSC exists on every x86-64 CPU and only reads the time-stamp counter.
-        unsafe { core::arch::x86_64::_rdtsc() }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-    }
-}
-
 /// The last published time, in seconds.
 #[inline]
 pub fn now_secs() -> u64 {

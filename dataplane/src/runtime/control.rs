@@ -233,6 +233,7 @@ pub fn lcore_counters_msg(lcore: u32, worker: u16, s: &CounterSnapshot) -> Lcore
         encaps: s.encaps,
         decaps: s.decaps,
         busy_cycles: s.busy_cycles,
+        pipeline_cycles: s.pipeline_cycles,
         idle_sleeps: s.idle_sleeps,
         drops: DropReason::ALL
             .iter()

@@ -246,9 +246,11 @@ fn ping_the_gateway_then_resolve_a_next_hop_and_forward() {
     );
     wires.borrow_mut().rx[0].push_back(VecPacket::new(&ping));
     worker.iterate(&mut wio, &mut st);
+    let s = counters.snapshot();
+    assert!(s.busy_cycles > 0, "the poll with the ping was counted");
     assert!(
-        counters.snapshot().busy_cycles > 0,
-        "the poll with the ping was counted"
+        s.pipeline_cycles > 0 && s.pipeline_cycles <= s.busy_cycles,
+        "the pipeline's part of the poll is counted within it: {s:?}"
     );
     main.iterate(&mut mio, &mut sas, 1);
     let reply = wires.borrow_mut().tx[0].pop().expect("echo reply");

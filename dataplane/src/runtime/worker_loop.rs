@@ -89,12 +89,12 @@ where
             path_epoch: 0,
             hop_cache: Default::default(),
         };
-        let start = super::clock::cycles();
+        let start = crate::pipeline::counters::cycles();
         let frames = poll_once(&mut cx, io, st);
         if frames > 0 {
             self.counters
                 .busy_cycles
-                .add(super::clock::cycles().wrapping_sub(start));
+                .add(crate::pipeline::counters::cycles().wrapping_sub(start));
         }
         frames
     }
