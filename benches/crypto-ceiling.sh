@@ -8,7 +8,11 @@
 # Each runs ROUNDS times (default 3), alternately, and its best round counts (on a shared
 # machine other work only ever takes rate away). When benches/results/throughput.json (from
 # benches/throughput.sh, same session) exists, the dataplane's encap rate is set beside both:
-# the share of the crypto ceiling that is left after packet I/O, ESP and SA handling.
+# the share of the crypto ceiling that is left after packet I/O, ESP and SA handling. Beside
+# it, crypto-perf's cycles per operation over the dataplane worker's pipeline cycles per
+# packet (throughput.sh reads them from the worker's counters): the same comparison without
+# the ports' rx and tx bursts, since net_pcap's rx copies every replayed packet, which
+# crypto-perf (no I/O) and a NIC's DMA do not.
 #
 # Output: a markdown table on stdout and benches/results/crypto-ceiling.json (with the
 # command, time, machine and load average of the run, and the time of the throughput run it
@@ -60,7 +64,7 @@ for f in glob.glob(w + "/raw.*"):
             raw[r["size"]] = r
 if set(cperf) != {64, 1420} or set(raw) != {64, 1420}:
     sys.exit("missing figures: crypto-perf %r, raw-aead %r" % (sorted(cperf), sorted(raw)))
-dp, tput = {}, None
+dp, pipe, tput = {}, {}, None
 tp = os.path.join(out, "throughput.json")
 if os.path.exists(tp):
     tput = json.load(open(tp))
@@ -68,18 +72,24 @@ if os.path.exists(tp):
     for row in tput["rows"] if isinstance(tput, dict) else tput:
         if row.get("direction") == "encap":
             dp[int(row["size"])] = row["ours_pps"] / 1e6
+            # the worker's cycles per packet in the pipeline, the ports' bursts left out
+            # (throughput.sh since 2026-12-03)
+            if row.get("ours_pipeline_cycles_per_packet"):
+                pipe[int(row["size"])] = row["ours_pipeline_cycles_per_packet"]
 rows = []
-print("| size | crypto-perf aesni_gcm Mops | raw-aead (%s) Mops | raw-aead / crypto-perf | dataplane encap Mpps | encap / raw-aead |" % raw[64]["backend"])
-print("|---|---|---|---|---|---|")
+print("| size | crypto-perf aesni_gcm Mops | cycles/op | raw-aead (%s) Mops | raw-aead / crypto-perf | dataplane encap Mpps | encap / raw-aead | pipeline cycles/packet | crypto-perf cycles / pipeline cycles |" % raw[64]["backend"])
+print("|---|---|---|---|---|---|---|---|---|")
 for s in (64, 1420):
-    d = dp.get(s)
+    d, p = dp.get(s), pipe.get(s)
+    share = cperf[s]["cycles_per_op"] / p if p else None
     rows.append({"size": s, "crypto_perf": cperf[s], "raw_aead": raw[s], "dataplane_encap_mpps": d,
                  "raw_over_cperf": raw[s]["mops"] / cperf[s]["mops"],
-                 "encap_over_raw": (d / raw[s]["mops"]) if d else None})
-    print("| %d | %.2f (%.1f Gbps) | %.2f (%.1f Gbps) | %.2f | %s | %s |" % (
-        s, cperf[s]["mops"], cperf[s]["gbps"], raw[s]["mops"], raw[s]["gbps"],
-        raw[s]["mops"] / cperf[s]["mops"], "%.2f" % d if d else "-",
-        "%.2f" % (d / raw[s]["mops"]) if d else "-"))
+                 "encap_over_raw": (d / raw[s]["mops"]) if d else None,
+                 "dataplane_pipeline_cycles": p, "cperf_cycles_over_pipeline": share})
+    print("| %d | %.2f (%.1f Gbps) | %.0f | %.2f (%.1f Gbps) | %.2f | %s | %s | %s | %s |" % (
+        s, cperf[s]["mops"], cperf[s]["gbps"], cperf[s]["cycles_per_op"], raw[s]["mops"],
+        raw[s]["gbps"], raw[s]["mops"] / cperf[s]["mops"], "%.2f" % d if d else "-",
+        "%.2f" % (d / raw[s]["mops"]) if d else "-", p or "-", "%.2f" % share if share else "-"))
 ceiling = {"bench": "crypto-ceiling", "rounds": rounds, "ops": int(sys.argv[4]), "rows": rows}
 if isinstance(tput, dict) and "run" in tput:
     ceiling["throughput_run"] = {k: tput["run"][k] for k in ("started", "finished")}

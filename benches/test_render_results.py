@@ -121,7 +121,8 @@ class RenderTest(unittest.TestCase):
         scale."""
         p = os.path.join(self.results, "throughput.json")
         write(p, {"bench": "throughput", "rows": [
-            {"direction": "encap", "size": 64, "ours_pps": 9000000, "secgw_pps": 6000000},
+            {"direction": "encap", "size": 64, "ours_pps": 9000000, "secgw_pps": 6000000,
+             "ours_cycles_per_packet": 300, "ours_pipeline_cycles_per_packet": 200},
             {"direction": "encap", "size": 1420, "ours_pps": 1000000, "secgw_pps": 1250000},
             {"direction": "decap", "size": 64, "ours_pps": 8000000, "secgw_pps": 4000000},
             {"direction": "decap", "size": 1420, "ours_pps": 2000000, "secgw_pps": 1600000},
@@ -179,14 +180,19 @@ class RenderTest(unittest.TestCase):
         self.assertRegex(t, r"- Load average \(1, 5, 15 min\): [\d.]+ [\d.]+ [\d.]+ at the start, "
                             r"[\d.]+ [\d.]+ [\d.]+ at the end")
         # ours / secgw per row: 1.50, 0.80, 2.00, 1.25
-        self.assertIn("| encap | 64 | 9.00 | 4.6 | 6.00 | 3.1 | 1.50 |", t)
-        self.assertIn("| encap | 1420 | 1.00 | 11.4 | 1.25 | 14.2 | 0.80 |", t)
-        self.assertIn("| decap | 64 | 8.00 | 4.1 | 4.00 | 2.0 | 2.00 |", t)
-        self.assertIn("| decap | 1420 | 2.00 | 22.7 | 1.60 | 18.2 | 1.25 |", t)
+        self.assertIn("| encap | 64 | 9.00 | 4.6 | 300 (200) | 6.00 | 3.1 | 1.50 |", t)
+        self.assertIn("| encap | 1420 | 1.00 | 11.4 | - | 1.25 | 14.2 | 0.80 |", t)
+        self.assertIn("| decap | 64 | 8.00 | 4.1 | - | 4.00 | 2.0 | 2.00 |", t)
+        self.assertIn("| decap | 1420 | 2.00 | 22.7 | - | 1.60 | 18.2 | 1.25 |", t)
         self.assertIn("**met** (lowest 8.00 Mpps)", t)
         self.assertIn("**not met** (lowest 11.4 Gbps)", t)
         self.assertIn("**not met** (lowest ratio 0.80)", t)
         self.assertIn("1.5 x ipsec-secgw at 64 B (encap and decap): **met** (lowest ratio 1.50)", t)
+        self.assertIn(">= 5 Mpps per worker at 64 B (encap and decap): **met** (lowest 8.00", t)
+        self.assertIn(">= 25 Gbps per worker at 1420 B (encap and decap): **not met** (lowest 11.4", t)
+        # decap / encap: 8 / 9 = 0.89 at 64 B, 2 / 1 at 1420 B
+        self.assertIn("decap within 10 % of encap, each size (decap / encap >= 0.9): **not met** "
+                      "(lowest 0.89)", t)
         self.assertIn("![throughput.svg](plots/throughput.svg)", t)
 
         e = section(text, "ESP encap and decap")
@@ -284,6 +290,31 @@ class RenderTest(unittest.TestCase):
         self.assertIn("**The latest attempt failed** (2026-12-02 15:00:00 UTC, "
                       "`benches/crypto-ceiling.sh`, exit 2)", c)
 
+    def test_crypto_ceiling_in_cycles_and_end_to_end(self):
+        self.fill()
+        cp = lambda mops, cycles: {"mops": mops, "gbps": 1.0, "cycles_per_op": cycles}
+        raw = {"mops": 7.0, "gbps": 1.0, "backend": "ipsec-mb"}
+        write(os.path.join(self.results, "crypto-ceiling.json"), {
+            "bench": "crypto-ceiling", "rows": [
+                {"size": 64, "crypto_perf": cp(20.0, 120.0), "raw_aead": raw,
+                 "dataplane_encap_mpps": 9.0, "dataplane_pipeline_cycles": 200},
+                {"size": 1420, "crypto_perf": cp(8.0, 300.0), "raw_aead": raw,
+                 "dataplane_encap_mpps": 4.0, "dataplane_pipeline_cycles": 320}]})
+        text = self.render()
+        c = section(text, "The crypto ceiling")
+        # 300 / 320 cycles = 0.94; 4.0 / 8.0 Mpps = 0.50
+        self.assertIn("| 1420 | 8.00 | 1.0 | 300 | 7.00 (ipsec-mb) | 1.0 | 0.88 | 4.00 | 0.57 "
+                      "| 0.50 | 320 | 0.94 |", c)
+        self.assertIn("| 0.94 | **met** |", target_row(text, "pipeline cycles per packet"))
+        self.assertIn("| 0.50 | **not met** |", target_row(text, "end to end on net_pcap"))
+        # a throughput run from before the cycles were counted: the cycle target is not measured
+        for r in json.load(open(os.path.join(self.results, "crypto-ceiling.json")))["rows"]:
+            r.pop("dataplane_pipeline_cycles")
+        write(os.path.join(self.results, "crypto-ceiling.json"), {"bench": "crypto-ceiling",
+                                                                  "rows": [r]})
+        text = self.render()
+        self.assertIn("| not measured |", target_row(text, "pipeline cycles per packet"))
+
     def test_unreadable_results(self):
         self.fill()
         with open(os.path.join(self.results, "throughput.json"), "w") as f:
@@ -304,7 +335,7 @@ class RenderTest(unittest.TestCase):
         self.assertIn("- Command: not recorded", t)
         self.assertIn("`benches/throughput.sh 5` runs it now", t)
         self.assertIn("- Machine: not recorded", t)
-        self.assertIn("| encap | 64 | 3.00 | 1.5 | 2.00 | 1.0 | 1.50 |", t)
+        self.assertIn("| encap | 64 | 3.00 | 1.5 | - | 2.00 | 1.0 | 1.50 |", t)
 
     def test_criterion_snapshot(self):
         criterion_estimate(self.criterion, "scale", "spd", "4", 20.0, mtime=time.time() - 3600)

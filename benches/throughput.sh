@@ -12,7 +12,11 @@
 #          sequence numbers; secgw's default window is 0 as well).
 # Packet sizes are inner IP packet sizes, 64 and 1420 bytes. The rate is the output port's
 # opackets (DPDK telemetry, the same query for both processes) over MEASURE seconds, after
-# WARMUP seconds. The two gateways run alternately ROUNDS times (default 3) and each one's
+# WARMUP seconds. For ours, the worker's cycles per packet over the same seconds come with it
+# (ipsec-dpctl counters): all of them, and the pipeline's part, without the ports' rx and tx
+# bursts (net_pcap's rx copies every replayed packet into a fresh mbuf, which a NIC's DMA
+# does not; benches/crypto-ceiling.sh sets the pipeline's part against crypto-perf's cycles
+# per operation). The two gateways run alternately ROUNDS times (default 3) and each one's
 # best round counts: on a shared machine other work only ever takes rate away, and
 # alternating spreads it over both.
 #
@@ -26,8 +30,9 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=2
 PY=/usr/bin/python3
 BIN=${IPSEC_DATAPLANE:-$ROOT/target/release/ipsec-dataplane}
+DPCTL=${IPSEC_DPCTL:-$ROOT/target/release/ipsec-dpctl}
 [ "$(id -u)" = 0 ] || { echo "benches/throughput.sh needs root (DPDK)" >&2; exit 1; }
-[ -x "$BIN" ] || { echo "no $BIN: run 'make build' first" >&2; exit 1; }
+for b in "$BIN" "$DPCTL"; do [ -x "$b" ] || { echo "no $b: run 'make build' first" >&2; exit 1; }; done
 SECGW=$("$ROOT/scripts/build-secgw.sh") || { echo "could not build ipsec-secgw" >&2; exit 1; }
 W=$(mktemp -d /tmp/ipgw-tput.XXXXXX)
 PIDS=()
@@ -110,14 +115,28 @@ telemetry_opackets() {
     exit 1
 }
 
-# rate PREFIX PORT -> packets per second over MEASURE seconds
+# rate PREFIX PORT [DPCTL_SOCKET] -> packets per second over MEASURE seconds; with our
+# dataplane's channel socket, also the worker's cycles per packet over the same seconds, whole
+# and the pipeline's part (ipsec-dpctl counters: busy_cycles and pipeline_cycles of lcore 1,
+# over the packets it took in): "PPS CYCLES PIPELINE_CYCLES".
 rate() {
-    local a b
+    local a b ca cb
     sleep "$WARMUP"
+    [ -z "${3:-}" ] || ca=$("$DPCTL" --socket "$3" counters --json)
     a=$(telemetry_opackets "$1" "$2")
     sleep "$MEASURE"
     b=$(telemetry_opackets "$1" "$2")
-    echo $(( (b - a) / MEASURE ))
+    [ -z "${3:-}" ] || cb=$("$DPCTL" --socket "$3" counters --json)
+    if [ -z "${3:-}" ]; then
+        echo $(( (b - a) / MEASURE ))
+    else
+        echo "$(( (b - a) / MEASURE )) $("$PY" -c '
+import json, sys
+a, b = (next(l for l in json.loads(j)["lcores"] if l["lcore"] == 1) for j in sys.argv[1:3])
+n = (b["rx"] + b["handoff_in"]) - (a["rx"] + a["handoff_in"])
+print(" ".join(str((b[k] - a[k]) // n if n else 0) for k in ("busy_cycles", "pipeline_cycles")))
+' "$ca" "$cb")"
+    fi
 }
 
 run_ours() { # DIR SIZE
@@ -129,7 +148,7 @@ run_ours() { # DIR SIZE
     PIDS+=("$pid")
     for _ in $(seq 50); do [ -S "$W/dp.sock" ] && break; sleep 0.2; done
     [ -S "$W/dp.sock" ] || { cat "$W/ours.log" >&2; echo "ipsec-dataplane did not start" >&2; exit 1; }
-    rate "tput-ours-$$" "$out"
+    rate "tput-ours-$$" "$out" "$W/dp.sock"
     stop "$pid"
     rm -f "$W/dp.sock"
 }
@@ -157,22 +176,27 @@ bench_begin throughput "${IPSEC_DATAPLANE:+IPSEC_DATAPLANE=$IPSEC_DATAPLANE }ROU
 mkdir -p "$ROOT/benches/results"
 rows="$W/rows.jsonl"
 : >"$rows"
-printf '| direction | size | ipsec-dataplane Mpps | Gbps | ipsec-secgw Mpps | Gbps | ratio |\n|---|---|---|---|---|---|---|\n'
+printf '| direction | size | ipsec-dataplane Mpps | Gbps | cycles per packet (pipeline) | ipsec-secgw Mpps | Gbps | ratio |\n|---|---|---|---|---|---|---|---|\n'
 for dir in encap decap; do
     for size in 64 1420; do
-        o=0 s=0
+        o=0 s=0 oc=0 op=0
         for _ in $(seq "$ROUNDS"); do
-            r=$(run_ours "$dir" "$size"); [ "$r" -gt "$o" ] && o=$r
+            # the cycles of our best round go with its rate
+            read -r r c p <<<"$(run_ours "$dir" "$size")"
+            [ "$r" -gt "$o" ] && { o=$r oc=$c op=$p; }
             r=$(run_secgw "$dir" "$size"); [ "$r" -gt "$s" ] && s=$r
         done
-        "$PY" - "$dir" "$size" "$o" "$s" "$rows" <<'EOF'
+        "$PY" - "$dir" "$size" "$o" "$s" "$rows" "$oc" "$op" <<'EOF'
 import json, sys
 d, size, o, s, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+cycles, pipeline = int(sys.argv[6]), int(sys.argv[7])
 g = lambda pps: pps * size * 8 / 1e9
 ratio = o / s if s else None
-print("| %s | %d | %.2f | %.1f | %.2f | %.1f | %s |" % (d, size, o / 1e6, g(o), s / 1e6, g(s), "%.2f" % ratio if ratio else "-"))
+print("| %s | %d | %.2f | %.1f | %d (%d) | %.2f | %.1f | %s |" % (d, size, o / 1e6, g(o), cycles, pipeline, s / 1e6, g(s), "%.2f" % ratio if ratio else "-"))
 with open(path, "a") as f:
-    f.write(json.dumps({"direction": d, "size": size, "ours_pps": o, "secgw_pps": s, "ratio": ratio}) + "\n")
+    f.write(json.dumps({"direction": d, "size": size, "ours_pps": o, "secgw_pps": s, "ratio": ratio,
+                        "ours_cycles_per_packet": cycles,
+                        "ours_pipeline_cycles_per_packet": pipeline}) + "\n")
 EOF
     done
 done
