@@ -290,6 +290,28 @@ class RenderTest(unittest.TestCase):
         self.assertIn("**The latest attempt failed** (2026-12-02 15:00:00 UTC, "
                       "`benches/crypto-ceiling.sh`, exit 2)", c)
 
+    def test_trafficgen_targets_leave_out_generator_limited_figures(self):
+        self.fill()
+        p = os.path.join(self.results, "trafficgen.json")
+        runs = [tgen_run("decap", 4, 4000000, 1000000), tgen_run("decap", 1000, 3900000, 700000)]
+        # decap 1420: the generator could offer no more at 1,000 tunnels (0.70 against 4)
+        runs[1]["results"][0]["generator_limited"] = True
+        write(p, {"bench": "trafficgen", "runs": runs})
+        record(p, "trafficgen", 'TUNNELS="4 1000" benches/trafficgen.sh')
+        text = self.render()
+        row = target_row(text, "zero-loss rate at 1,000 tunnels")
+        self.assertIn("lowest 0.97; not judged, generator-limited: decap 1420", row)
+        self.assertIn("| **met** |", row)
+        g = section(text, "Zero-loss throughput")
+        self.assertIn("| decap | 1420 | 0.70 (generator-limited) |", g)
+        # nothing the gateway set: not measured
+        runs[1]["results"][1]["generator_limited"] = True
+        write(p, {"bench": "trafficgen", "runs": runs})
+        record(p, "trafficgen", 'TUNNELS="4 1000" benches/trafficgen.sh')
+        row = target_row(self.render(), "zero-loss rate at 1,000 tunnels")
+        self.assertIn("every figure generator-limited (decap 64, decap 1420)", row)
+        self.assertIn("| not measured |", row)
+
     def test_crypto_ceiling_in_cycles_and_end_to_end(self):
         self.fill()
         cp = lambda mops, cycles: {"mops": mops, "gbps": 1.0, "cycles_per_op": cycles}
