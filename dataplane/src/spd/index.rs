@@ -251,6 +251,8 @@ impl<W: Word> PrefixIndex<W> {
     /// lookup (issue 5; benches/NOTES.md, session 10).
     #[inline]
     pub(super) fn prefetch(&self, address: W) {
+        // A built index has at least two slots; only the empty default one has none, and it
+        // has no lengths either, so the loop below never uses the wrapped mask.
         let m = self.table.len().wrapping_sub(1);
         // A `sole` length's bucket is the same for every packet, hence hot.
         for l in self
@@ -259,7 +261,7 @@ impl<W: Word> PrefixIndex<W> {
             .filter(|l| l.sole.is_none())
             .take(PREFETCH_LENGTHS)
         {
-            // `lengths` is non-empty only when `table` is: `m` is a valid index mask here.
+            // a length exists only in a built index: `m` is a valid index mask here
             let bucket = &self.table[slot(address & l.mask, l.len, m)];
             crate::cache::line(bucket as *const Bucket<W> as *const u8);
         }
