@@ -61,6 +61,26 @@ const KEY_DATA_ROOM: usize = 1024;
 #[repr(C, align(64))]
 struct KeyData([u8; KEY_DATA_ROOM]);
 
+impl KeyData {
+    /// Expands the AES key `key` (16 or 32 bytes) into this value with manager `mgr`; false
+    /// when the library refuses it (another length).
+    fn expand(&mut self, mgr: *mut c_void, key: &[u8]) -> bool {
+        // SAFETY: `key` is a live slice of key.len() bytes; self is 64-byte aligned and
+        // KEY_DATA_ROOM bytes long, at least sizeof(struct gcm_key_data) (manager_state
+        // checked it before any manager is handed out), and the library writes only within
+        // it. `mgr` is the initialised manager.
+        let rc = unsafe {
+            dpdk_sys::shim_imb_gcm_key_expand(
+                mgr,
+                key.as_ptr(),
+                key.len(),
+                self.0.as_mut_ptr() as *mut c_void,
+            )
+        };
+        rc == 0
+    }
+}
+
 /// The manager, or None when the library cannot be used (no manager, or a `gcm_key_data`
 /// larger than [`KEY_DATA_ROOM`]: a newer library than this was built for).
 fn manager() -> Option<*mut c_void> {
@@ -105,18 +125,7 @@ fn manager_state() -> Option<&'static Manager> {
 /// of up to 16 blocks reads at most the last 256 bytes of the table.
 fn hash_key_layout(mgr: *mut c_void) -> std::ops::Range<usize> {
     let mut probe = Box::new(KeyData([0; KEY_DATA_ROOM]));
-    let key = [0x5au8; 16];
-    // SAFETY: as in IpsecMb::cipher: `probe` is aligned and KEY_DATA_ROOM bytes long, which
-    // manager_state checked holds gcm_key_data; the key is 16 live bytes.
-    let rc = unsafe {
-        dpdk_sys::shim_imb_gcm_key_expand(
-            mgr,
-            key.as_ptr(),
-            key.len(),
-            probe.0.as_mut_ptr() as *mut c_void,
-        )
-    };
-    let end = if rc != 0 {
+    let end = if !probe.expand(mgr, &[0x5a; 16]) {
         KEY_DATA_ROOM
     } else {
         probe
@@ -171,18 +180,7 @@ impl Backend for IpsecMb {
         // Small packets go through the VAES kernel when the CPU has it (see `ImbGcm`).
         #[cfg(target_arch = "x86_64")]
         cipher.small.set_key(enc_key);
-        // SAFETY: aes_key is a live slice of aes_key.len() bytes; cipher.key is 64-byte aligned
-        // and KEY_DATA_ROOM bytes long, at least sizeof(struct gcm_key_data) (checked by
-        // manager()), and the library writes only within it.
-        let rc = unsafe {
-            dpdk_sys::shim_imb_gcm_key_expand(
-                mgr,
-                aes_key.as_ptr(),
-                aes_key.len(),
-                cipher.key.0.as_mut_ptr() as *mut c_void,
-            )
-        };
-        if rc != 0 {
+        if !cipher.key.expand(mgr, aes_key) {
             return Err(CryptoError::BadKeyLength {
                 want: transform.encryption.key_len(),
                 got: enc_key.len(),
@@ -396,17 +394,7 @@ mod tests {
         );
         assert!(!hash.is_empty() && hash.len() <= 256, "{hash:?}");
         let mut data = Box::new(KeyData([0; KEY_DATA_ROOM]));
-        let key = [0xc3u8; 16];
-        // SAFETY: as in hash_key_layout.
-        let rc = unsafe {
-            dpdk_sys::shim_imb_gcm_key_expand(
-                mgr,
-                key.as_ptr(),
-                16,
-                data.0.as_mut_ptr() as *mut c_void,
-            )
-        };
-        assert_eq!(rc, 0);
+        assert!(data.expand(mgr, &[0xc3; 16]));
         assert_ne!(
             data.0[hash.end - 16..hash.end],
             [0; 16],
