@@ -9,11 +9,13 @@
 //! live inside the cipher value itself, 64-byte aligned, and are zeroized when the SA is
 //! dropped: one allocation, so that the fast path reaches the key schedule from the SA's
 //! cipher pointer without a further dependent load, and can prefetch it (see
-//! [`crate::cache`]).
+//! [`crate::cache`]). The SA's salt and key length ride in the spare bytes right after the
+//! hash-key table, in the table's last line (see `ImbGcm`): a packet reads nothing of the
+//! value outside the lines the library reads anyway.
 //!
-//! Payloads of up to 224 bytes do not reach the library: on a CPU with VAES and AVX-512 they
+//! On a CPU with VAES and AVX-512, payloads of up to 224 bytes do not reach the library: they
 //! go to the VAES kernel ([`super::vaes_gcm`]), whose keys live at the front of the same value
-//! (see `ImbGcm` for the figures).
+//! (`SplitGcm`; see there for the figures). Elsewhere an SA is the library's part alone.
 //!
 //! Decryption computes the tag while it decrypts in place; the tag is then compared in
 //! constant time and, on a mismatch, the decrypted bytes are overwritten before the error is
@@ -39,27 +41,39 @@ pub struct IpsecMb;
 pub static IPSEC_MB: IpsecMb = IpsecMb;
 
 /// The process-wide manager (a dispatch table; see the module note), and where the code it
-/// picked for this CPU keeps the low powers of the hash key in `gcm_key_data`.
+/// picked for this CPU keeps the low powers of the hash key in `gcm_key_data` and leaves
+/// spare bytes for the SA's own fields.
 struct Manager {
     mgr: *mut c_void,
     low_hash_keys: std::ops::Range<usize>,
+    /// Where an SA's [`Tail`] goes in its [`KeyData`]: the end of the hash-key table.
+    tail: usize,
 }
 
 // SAFETY: the manager is written once, by init_mb_mgr_auto, before it is published through the
 // OnceLock; afterwards it is only read (function pointers), and the GCM calls made through it
 // keep their state in per-call contexts.
 unsafe impl Send for Manager {}
-// SAFETY: see Send; `low_hash_keys` is a plain value.
+// SAFETY: see Send; the ranges are plain values.
 unsafe impl Sync for Manager {}
 
 /// Room for the library's `struct gcm_key_data`: 1,008 bytes in intel-ipsec-mb 1.3 (the
 /// AES-256 round keys and 48 powers of the hash key for the VAES code), checked against the
-/// library's own size when the manager is created.
+/// library's own size when the manager is created, and the [`Tail`] after it.
 const KEY_DATA_ROOM: usize = 1024;
 
 /// The expanded keys of one SA, aligned as the library requires.
 #[repr(C, align(64))]
 struct KeyData([u8; KEY_DATA_ROOM]);
+
+/// The SA's own fields that a packet on the library's path reads, kept in the spare bytes
+/// after the hash-key table ([`Manager::tail`]): the salt (bytes 0..4) and the AES key length
+/// in bytes (byte 4).
+struct Tail;
+
+impl Tail {
+    const LEN: usize = 5;
+}
 
 impl KeyData {
     /// Expands the AES key `key` (16 or 32 bytes) into this value with manager `mgr`; false
@@ -83,18 +97,7 @@ impl KeyData {
 
 /// The manager, or None when the library cannot be used (no manager, or a `gcm_key_data`
 /// larger than [`KEY_DATA_ROOM`]: a newer library than this was built for).
-fn manager() -> Option<*mut c_void> {
-    manager_state().map(|m| m.mgr)
-}
-
-/// The bytes of `gcm_key_data` that hold the hash-key powers a packet of up to 16 blocks
-/// hashes with (see [`ROUND_KEYS`]); an empty range when the library cannot be used.
-#[inline(always)]
-fn low_hash_keys() -> std::ops::Range<usize> {
-    manager_state().map_or(0..0, |m| m.low_hash_keys.clone())
-}
-
-fn manager_state() -> Option<&'static Manager> {
+fn manager() -> Option<&'static Manager> {
     static MGR: OnceLock<Option<Manager>> = OnceLock::new();
     MGR.get_or_init(|| {
         // SAFETY: returns a compile-time constant of the library's header.
@@ -110,20 +113,36 @@ fn manager_state() -> Option<&'static Manager> {
         if m.is_null() {
             return None;
         }
+        let end = hash_table_end(m);
+        if end + Tail::LEN > KEY_DATA_ROOM {
+            log::warn!(
+                "%CRYPTO-4-IPSEC_MB: the hash-key table ends at byte {end}: no room for an SA's salt: backend disabled"
+            );
+            return None;
+        }
         Some(Manager {
             mgr: m,
-            low_hash_keys: hash_key_layout(m),
+            low_hash_keys: end.saturating_sub(256).max(ROUND_KEYS)..end,
+            tail: end,
         })
     })
     .as_ref()
 }
 
-/// Where the manager's GCM code keeps the hash-key powers, found by expanding a throwaway
-/// key and looking where the table ends: the AVX2 and AVX-512 code keeps 8 powers right
-/// after the round keys (H^8 first, ending at byte 368), the SSE/AVX code 8 powers and their
-/// Karatsuba halves (ending at 496), the VAES code 48 (ending at 1,008, H^1 last). A packet
-/// of up to 16 blocks reads at most the last 256 bytes of the table.
-fn hash_key_layout(mgr: *mut c_void) -> std::ops::Range<usize> {
+/// The manager of an existing [`ImbGcm`]: one is only built once [`manager`] gave one.
+#[inline(always)]
+fn live_manager() -> &'static Manager {
+    manager().expect("an ipsec-mb SA exists only once the manager does")
+}
+
+/// Where the manager's GCM code ends the hash-key table, found by expanding a throwaway key
+/// and looking for its last written byte (rounded up to the 16-byte entry): the AVX2 and
+/// AVX-512 code keeps 8 powers right after the round keys (H^8 first, ending at byte 368),
+/// the SSE/AVX code 8 powers and their Karatsuba halves (ending at 496), the VAES code 48
+/// (ending at 1,008, H^1 last). In all three the table ends 16 bytes short of a cache line,
+/// so the [`Tail`] placed there shares the table's last line. A packet of up to 16 blocks
+/// reads at most the last 256 bytes of the table.
+fn hash_table_end(mgr: *mut c_void) -> usize {
     let mut probe = Box::new(KeyData([0; KEY_DATA_ROOM]));
     let end = if !probe.expand(mgr, &[0x5a; 16]) {
         KEY_DATA_ROOM
@@ -134,8 +153,7 @@ fn hash_key_layout(mgr: *mut c_void) -> std::ops::Range<usize> {
             .rposition(|b| *b != 0)
             .map_or(KEY_DATA_ROOM, |i| i + 1)
     };
-    let end = end.max(ROUND_KEYS);
-    end.saturating_sub(256).max(ROUND_KEYS)..end
+    end.max(ROUND_KEYS).next_multiple_of(16)
 }
 
 impl Backend for IpsecMb {
@@ -162,174 +180,145 @@ impl Backend for IpsecMb {
         }
         check_key_len(transform.encryption.key_len(), enc_key)?;
         check_key_len(0, auth_key)?;
-        let mgr = manager().ok_or(CryptoError::Unsupported(transform, "ipsec-mb"))?;
-        let (aes_key, salt_bytes) = enc_key.split_at(enc_key.len() - 4);
-        let mut salt = [0u8; 4];
-        salt.copy_from_slice(salt_bytes);
-        // Built zeroed on the heap, then expanded in place: no copy of the key schedule is
-        // left behind on the stack.
-        let mut cipher = Box::new(ImbGcm {
-            #[cfg(target_arch = "x86_64")]
-            small: VaesGcm::unkeyed(transform),
-            transform,
-            mgr,
-            key_len: aes_key.len(),
-            salt,
-            key: KeyData([0; KEY_DATA_ROOM]),
-        });
-        // Small packets go through the VAES kernel when the CPU has it (see `ImbGcm`).
+        // Small packets go through the VAES kernel when the CPU has it (see `SplitGcm`).
         #[cfg(target_arch = "x86_64")]
-        cipher.small.set_key(enc_key);
-        if !cipher.key.expand(mgr, aes_key) {
-            return Err(CryptoError::BadKeyLength {
-                want: transform.encryption.key_len(),
-                got: enc_key.len(),
+        if super::vaes_gcm::cpu_has_features() {
+            // Built zeroed on the heap, then keyed in place: no copy of a key schedule is left
+            // behind on the stack.
+            let mut cipher = Box::new(SplitGcm {
+                small: VaesGcm::unkeyed(transform),
+                lib: ImbGcm::unkeyed(transform),
             });
+            cipher.small.set_key(enc_key);
+            cipher.lib.set_key(enc_key)?;
+            return Ok(cipher);
         }
+        let mut cipher = Box::new(ImbGcm::unkeyed(transform));
+        cipher.set_key(enc_key)?;
         Ok(cipher)
     }
 }
 
-/// An AES-GCM SA on intel-ipsec-mb, with the VAES kernel for small packets.
+/// An AES-GCM SA on intel-ipsec-mb: the library's `struct gcm_key_data`, with the SA's salt
+/// and key length in the spare bytes after its hash-key table (the [`Tail`]), then the
+/// transform on a line of its own (show output reads it, no packet does).
 ///
-/// The library's one-shot GCM call costs about 50 ns whatever the size up to a few hundred
-/// bytes (dispatch, a context initialised, finalised and wiped): the VAES kernel
-/// ([`super::vaes_gcm`]) seals a 64-byte payload in about 35 ns and opens it in about 29, but
-/// above [`SMALL_MAX`] (224 bytes, where it needs more than one GHASH reduction) it is level
-/// with the library or slower (768 bytes: 82 against 65 ns sealing, 2026-12-02). So payloads
-/// up to `SMALL_MAX` bytes go to the kernel and longer ones to the library. On a CPU without
-/// VAES/AVX-512 `small` stays unkeyed and everything goes to the library.
-///
-/// Layout: `small` (512 bytes: its salt, flags, round keys and hash-key powers; it reads
-/// nothing else for a small packet), then one line with the fields below, then the library's
-/// `struct gcm_key_data`.
-#[repr(C)]
+/// A packet reads the round keys and the low hash-key powers: 6 lines on a CPU whose library
+/// code is AVX2 or AVX-512 (bytes 0..384: AES-128 round keys, the unused rest of AES-256's
+/// room, 8 powers, the tail), none of them outside the library's own. Kept in a separate
+/// line, the salt and key length had cost one cache miss more per packet with thousands of
+/// SAs.
+#[repr(C, align(64))]
 struct ImbGcm {
-    #[cfg(target_arch = "x86_64")]
-    small: VaesGcm,
-    transform: Transform,
-    mgr: *mut c_void,
-    key_len: usize,
-    salt: [u8; 4],
-    /// The library's `struct gcm_key_data`.
+    /// The library's `struct gcm_key_data`, and the [`Tail`].
     key: KeyData,
+    transform: Transform,
 }
 
-// SAFETY: `key` is owned by this value and only read by the GCM calls once built; `mgr` is the
-// shared read-only dispatch table (see `Manager`).
+// SAFETY: `key` is owned by this value and only read by the GCM calls once built; the
+// manager is the shared read-only dispatch table (see `Manager`).
 unsafe impl Send for ImbGcm {}
-// SAFETY: seal/open take &self and only read `key` and `mgr`; all mutable state is per call.
+// SAFETY: seal/open take &self and only read `key`; all mutable state is per call.
 unsafe impl Sync for ImbGcm {}
 
 impl Drop for ImbGcm {
     fn drop(&mut self) {
-        // `small` wipes itself (VaesGcm's Drop).
+        // The round keys, the hash-key powers and the tail's salt.
         self.key.0.zeroize();
-        self.salt.zeroize();
     }
 }
 
 impl ImbGcm {
-    /// True when `small` is keyed, i.e. when the CPU has the VAES kernel's features. Asked of
-    /// the process-wide detection, not of `small`'s flag: on a CPU without them a packet
-    /// reads nothing of `small`, and [`ImbGcm::prefetch`] does not load it (with thousands
-    /// of SAs, reading its flag was a cache miss on every packet: 12 % of the worker at
-    /// 10,000 tunnels on an EPYC without AVX-512, 2026-12-03).
-    #[inline(always)]
-    fn has_small(&self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return super::vaes_gcm::cpu_has_features();
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    }
-
-    /// The transform, from the line the packet's path reads anyway: `small`'s first line
-    /// where the VAES kernel takes short packets, so that a short packet needs nothing of
-    /// the fields line after `small` (one cache miss less per packet with thousands of SAs);
-    /// the fields line otherwise, which the library's path reads.
-    #[inline(always)]
-    fn transform_hot(&self) -> Transform {
-        #[cfg(target_arch = "x86_64")]
-        if self.has_small() {
-            return EspCipher::transform(&self.small);
+    /// A value with no key, to be keyed in place by [`ImbGcm::set_key`].
+    const fn unkeyed(transform: Transform) -> ImbGcm {
+        ImbGcm {
+            key: KeyData([0; KEY_DATA_ROOM]),
+            transform,
         }
-        self.transform
     }
 
-    fn nonce(&self, esp: &[u8]) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.salt);
-        n[4..].copy_from_slice(&esp[8..16]);
-        n
-    }
-}
-
-/// The parts of `gcm_key_data` one packet reads, as intel-ipsec-mb 1.3 lays it out: the
-/// round keys first (240 bytes for AES-256, fewer for AES-128), then the powers of the hash
-/// key, highest first, in a table whose length depends on the code the manager picked for
-/// the CPU ([`hash_key_layout`]). A packet of n 16-byte blocks hashes with the n lowest
-/// powers (16 at a time for long ones), i.e. the end of the table ([`low_hash_keys`]).
-const ROUND_KEYS: usize = 240;
-
-impl EspCipher for ImbGcm {
-    fn transform(&self) -> Transform {
-        self.transform
-    }
-
-    /// What the packet will read: for a short one with the VAES kernel (x86-64 with VAES),
-    /// the kernel's lines (6 lines of the 25 the value spans; the transform is read from
-    /// the kernel's first line, see [`ImbGcm::transform_hot`]); otherwise what a packet
-    /// reads of the library's key schedule, and the fields (7 to 10 lines, by the code the
-    /// library picked for the CPU). Not both: 16 lines
-    /// per packet, 32 KB for a burst of 32, would fill the L1 cache. `len_hint` is the frame's length, which is a few dozen bytes
-    /// more than the payload it holds: a packet near [`SMALL_MAX`] may get the other lines,
-    /// which costs it a cache miss and nothing else.
-    #[inline]
-    fn prefetch(&self, len_hint: usize) {
-        // Which path the packet takes is decided without reading the SA (see has_small).
-        #[cfg(target_arch = "x86_64")]
-        if len_hint <= SMALL_MAX && self.has_small() {
-            self.small.prefetch_small();
-            return;
+    /// Expands `enc_key` (AES key || 4-byte salt, its length already checked against the
+    /// transform) in place and writes the tail.
+    fn set_key(&mut self, enc_key: &[u8]) -> Result<(), CryptoError> {
+        let m = manager().ok_or(CryptoError::Unsupported(self.transform, "ipsec-mb"))?;
+        let (aes_key, salt) = enc_key.split_at(enc_key.len() - 4);
+        if !self.key.expand(m.mgr, aes_key) {
+            return Err(CryptoError::BadKeyLength {
+                want: self.transform.encryption.key_len(),
+                got: enc_key.len(),
+            });
         }
+        // After the expansion, which writes only up to the table's end (the probe's
+        // finding, and `the_tail_is_after_everything_the_library_writes` checks it again).
+        let tail = &mut self.key.0[m.tail..m.tail + Tail::LEN];
+        tail[..4].copy_from_slice(salt);
+        tail[4] = aes_key.len() as u8;
+        Ok(())
+    }
+
+    /// The tail: the salt, and the AES key length in bytes.
+    #[inline(always)]
+    fn tail(&self, m: &Manager) -> ([u8; 4], usize) {
+        let t = &self.key.0[m.tail..m.tail + Tail::LEN];
+        ([t[0], t[1], t[2], t[3]], t[4] as usize)
+    }
+
+    /// The transform as a packet needs it, from the tail: the ESP framing of GCM is the same
+    /// for both key sizes, and the key size is the tail's.
+    #[inline(always)]
+    fn transform_hot(key_len: usize) -> Transform {
+        Transform {
+            encryption: if key_len == 32 {
+                Encryption::Gcm256
+            } else {
+                Encryption::Gcm128
+            },
+            integrity: Integrity::None,
+        }
+    }
+
+    /// Starts loading the round keys and the low hash-key powers (and so the tail).
+    #[inline(always)]
+    fn prefetch_lib(&self) {
         let key = self.key.0.as_ptr();
-        let hash = low_hash_keys();
+        let hash = live_manager().low_hash_keys.clone();
+        let end = hash.end + Tail::LEN;
         if hash.start <= ROUND_KEYS {
             // the table follows the round keys (AVX2, AVX-512 without VAES): one run of lines
-            crate::cache::lines(key, hash.end);
+            crate::cache::lines(key, end);
         } else {
             crate::cache::lines(key, ROUND_KEYS);
-            crate::cache::lines(key.wrapping_add(hash.start), hash.len());
+            crate::cache::lines(key.wrapping_add(hash.start), end - hash.start);
         }
-        crate::cache::line(&self.mgr as *const *mut c_void as *const u8);
     }
 
-    fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>) {
-        let transform = self.transform_hot();
-        let Some(r) = EspRanges::of(transform, esp.len()) else {
-            fail_closed(esp, transform);
-            return;
-        };
-        #[cfg(target_arch = "x86_64")]
-        if r.payload_len() <= SMALL_MAX && self.has_small() {
-            self.small.seal_ranges(esp, r, esn_hi);
-            return;
-        }
+    /// Seals `esp` whose ranges `r` were checked, through the library.
+    #[inline]
+    fn seal_lib(
+        &self,
+        m: &Manager,
+        salt: [u8; 4],
+        key_len: usize,
+        esp: &mut [u8],
+        r: EspRanges,
+        esn_hi: Option<u32>,
+    ) {
         let mut aad = [0u8; 12];
         let aad_len = gcm_aad(esp, esn_hi, &mut aad);
-        let nonce = self.nonce(esp);
+        let nonce = nonce(salt, esp);
         // The tag goes straight into the ICV field: the ICV is the last 16 bytes, right after
         // the encrypted range, so the two pointers below address disjoint parts of `esp`.
         let (payload, icv) = esp[r.payload..].split_at_mut(r.icv - r.payload);
         debug_assert_eq!(icv.len(), 16);
         // SAFETY: payload, nonce and aad are live buffers of the lengths passed, and icv holds
         // the 16 bytes the library writes the tag into (EspRanges::of left exactly icv_len =
-        // 16 bytes after the payload); the key block and manager are valid for the life of
-        // self; encryption is in place, which the library supports.
+        // 16 bytes after the payload); the key block is valid for the life of self and was
+        // expanded by this manager for a key of key_len bytes; encryption is in place, which
+        // the library supports.
         unsafe {
             dpdk_sys::shim_imb_gcm_enc(
-                self.mgr,
-                self.key_len,
+                m.mgr,
+                key_len,
                 self.key.0.as_ptr() as *const c_void,
                 payload.as_mut_ptr(),
                 payload.len() as u64,
@@ -341,22 +330,27 @@ impl EspCipher for ImbGcm {
         };
     }
 
-    fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {
-        let r = EspRanges::of(self.transform_hot(), esp.len()).ok_or(CryptoError::BadLength)?;
-        #[cfg(target_arch = "x86_64")]
-        if r.payload_len() <= SMALL_MAX && self.has_small() {
-            return self.small.open_ranges(esp, r, esn_hi);
-        }
+    /// Opens `esp` whose ranges `r` were checked, through the library.
+    #[inline]
+    fn open_lib(
+        &self,
+        m: &Manager,
+        salt: [u8; 4],
+        key_len: usize,
+        esp: &mut [u8],
+        r: EspRanges,
+        esn_hi: Option<u32>,
+    ) -> Result<(), CryptoError> {
         let mut aad = [0u8; 12];
         let aad_len = gcm_aad(esp, esn_hi, &mut aad);
-        let nonce = self.nonce(esp);
+        let nonce = nonce(salt, esp);
         let mut tag = [0u8; 16];
         let payload = &mut esp[r.payload..r.icv];
-        // SAFETY: as in seal; decryption in place.
+        // SAFETY: as in seal_lib; decryption in place.
         unsafe {
             dpdk_sys::shim_imb_gcm_dec(
-                self.mgr,
-                self.key_len,
+                m.mgr,
+                key_len,
                 self.key.0.as_ptr() as *const c_void,
                 payload.as_mut_ptr(),
                 payload.len() as u64,
@@ -375,41 +369,198 @@ impl EspCipher for ImbGcm {
     }
 }
 
+/// The GCM nonce: the SA's salt and the packet's IV.
+fn nonce(salt: [u8; 4], esp: &[u8]) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[..4].copy_from_slice(&salt);
+    n[4..].copy_from_slice(&esp[8..16]);
+    n
+}
+
+/// The parts of `gcm_key_data` one packet reads, as intel-ipsec-mb 1.3 lays it out: the
+/// round keys first (240 bytes for AES-256, fewer for AES-128), then the powers of the hash
+/// key, highest first, in a table whose length depends on the code the manager picked for
+/// the CPU ([`hash_table_end`]). A packet of n 16-byte blocks hashes with the n lowest
+/// powers (16 at a time for long ones), i.e. the end of the table
+/// ([`Manager::low_hash_keys`]).
+const ROUND_KEYS: usize = 240;
+
+impl EspCipher for ImbGcm {
+    fn transform(&self) -> Transform {
+        self.transform
+    }
+
+    /// What a packet reads of the key schedule, the tail included: 6 to 9 lines by the code
+    /// the library picked for the CPU.
+    #[inline]
+    fn prefetch(&self, _len_hint: usize) {
+        self.prefetch_lib();
+    }
+
+    fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>) {
+        let m = live_manager();
+        let (salt, key_len) = self.tail(m);
+        let transform = ImbGcm::transform_hot(key_len);
+        let Some(r) = EspRanges::of(transform, esp.len()) else {
+            fail_closed(esp, transform);
+            return;
+        };
+        self.seal_lib(m, salt, key_len, esp, r, esn_hi);
+    }
+
+    fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {
+        let m = live_manager();
+        let (salt, key_len) = self.tail(m);
+        let r = EspRanges::of(ImbGcm::transform_hot(key_len), esp.len())
+            .ok_or(CryptoError::BadLength)?;
+        self.open_lib(m, salt, key_len, esp, r, esn_hi)
+    }
+}
+
+/// An AES-GCM SA on a CPU with VAES and AVX-512: the VAES kernel for small packets, the
+/// library for the rest.
+///
+/// The library's one-shot GCM call costs about 50 ns whatever the size up to a few hundred
+/// bytes (dispatch, a context initialised, finalised and wiped): the VAES kernel
+/// ([`super::vaes_gcm`]) seals a 64-byte payload in about 35 ns and opens it in about 29, but
+/// above [`SMALL_MAX`] (224 bytes, where it needs more than one GHASH reduction) it is level
+/// with the library or slower (768 bytes: 82 against 65 ns sealing, 2026-12-02). So payloads
+/// up to `SMALL_MAX` bytes go to the kernel and longer ones to the library.
+///
+/// Layout: `small` (512 bytes: its salt, transform, round keys and hash-key powers; a small
+/// packet reads nothing else, the transform from its first line), then the library's part.
+#[cfg(target_arch = "x86_64")]
+#[repr(C)]
+struct SplitGcm {
+    small: VaesGcm,
+    lib: ImbGcm,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl EspCipher for SplitGcm {
+    fn transform(&self) -> Transform {
+        self.lib.transform
+    }
+
+    /// What the packet will read: for a short one the kernel's lines (6 of `small`'s 8),
+    /// otherwise the library's ([`ImbGcm::prefetch`]). Not both: 16 lines per packet, 32 KB
+    /// for a burst of 32, would fill the L1 cache. `len_hint` is the frame's length, which is
+    /// a few dozen bytes more than the payload it holds: a packet near [`SMALL_MAX`] may get
+    /// the other lines, which costs it a cache miss and nothing else.
+    #[inline]
+    fn prefetch(&self, len_hint: usize) {
+        if len_hint <= SMALL_MAX {
+            self.small.prefetch_small();
+        } else {
+            self.lib.prefetch_lib();
+        }
+    }
+
+    fn seal(&self, esp: &mut [u8], esn_hi: Option<u32>) {
+        let transform = EspCipher::transform(&self.small);
+        let Some(r) = EspRanges::of(transform, esp.len()) else {
+            fail_closed(esp, transform);
+            return;
+        };
+        if r.payload_len() <= SMALL_MAX {
+            self.small.seal_ranges(esp, r, esn_hi);
+            return;
+        }
+        let m = live_manager();
+        let (salt, key_len) = self.lib.tail(m);
+        self.lib.seal_lib(m, salt, key_len, esp, r, esn_hi);
+    }
+
+    fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError> {
+        let r = EspRanges::of(EspCipher::transform(&self.small), esp.len())
+            .ok_or(CryptoError::BadLength)?;
+        if r.payload_len() <= SMALL_MAX {
+            return self.small.open_ranges(esp, r, esn_hi);
+        }
+        let m = live_manager();
+        let (salt, key_len) = self.lib.tail(m);
+        self.lib.open_lib(m, salt, key_len, esp, r, esn_hi)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The hash-key powers a packet prefetches are where this CPU's code wrote them: inside
     /// the structure, after the round keys, at most 256 bytes, ending with the table's last
-    /// written byte.
+    /// written byte; and the tail right after them, in the same line, with nothing the
+    /// library writes at or after it.
     #[test]
-    fn the_low_hash_keys_are_the_end_of_the_table_this_cpu_writes() {
-        let Some(mgr) = manager() else {
+    fn the_tail_is_after_everything_the_library_writes() {
+        let Some(m) = manager() else {
             panic!("intel-ipsec-mb has no manager on this machine");
         };
-        let hash = low_hash_keys();
+        let hash = m.low_hash_keys.clone();
         assert!(
             hash.start >= ROUND_KEYS && hash.end <= KEY_DATA_ROOM,
             "{hash:?}"
         );
         assert!(!hash.is_empty() && hash.len() <= 256, "{hash:?}");
-        let mut data = Box::new(KeyData([0; KEY_DATA_ROOM]));
-        assert!(data.expand(mgr, &[0xc3; 16]));
-        assert_ne!(
-            data.0[hash.end - 16..hash.end],
-            [0; 16],
-            "H^1 is the table's last entry"
+        assert_eq!(m.tail, hash.end);
+        assert_eq!(
+            m.tail / 64,
+            (m.tail + Tail::LEN - 1) / 64,
+            "the tail shares the table's last line"
         );
-        assert!(
-            data.0[hash.end..].iter().all(|b| *b == 0),
-            "nothing after it"
-        );
+        for seed in [0xc3u8, 0x01, 0xff] {
+            let mut data = Box::new(KeyData([0; KEY_DATA_ROOM]));
+            assert!(data.expand(m.mgr, &[seed; 16]));
+            assert_ne!(
+                data.0[hash.end - 16..hash.end],
+                [0; 16],
+                "H^1 is the table's last entry"
+            );
+            // Filled with ones, the bytes from the tail on must come back untouched.
+            for key_len in [16, 32] {
+                let mut filled = Box::new(KeyData([0xff; KEY_DATA_ROOM]));
+                assert!(filled.expand(m.mgr, &vec![seed; key_len]));
+                assert!(
+                    filled.0[m.tail..].iter().all(|b| *b == 0xff),
+                    "{key_len}-byte key: the library wrote at or after the tail"
+                );
+            }
+            assert!(
+                data.0[hash.end..].iter().all(|b| *b == 0),
+                "nothing after the table"
+            );
+        }
         #[cfg(target_arch = "x86_64")]
         if !super::super::vaes_gcm::cpu_has_features() {
             assert!(
                 hash.end <= 496,
                 "without VAES the table has 8 powers: {hash:?}"
             );
+        }
+    }
+
+    /// The tail holds the salt and the key length, and seal reads them from there: a
+    /// packet sealed by this backend opens with RustCrypto's AES-GCM under the same key and
+    /// salt (the cross-backend tests cover every length; this one checks the tail).
+    #[test]
+    fn the_tail_carries_salt_and_key_length() {
+        for key_len in [16usize, 32] {
+            let t = Transform {
+                encryption: if key_len == 16 {
+                    Encryption::Gcm128
+                } else {
+                    Encryption::Gcm256
+                },
+                integrity: Integrity::None,
+            };
+            let enc_key: Vec<u8> = (0..key_len as u8 + 4).collect();
+            let mut c = Box::new(ImbGcm::unkeyed(t));
+            c.set_key(&enc_key).unwrap();
+            let m = manager().unwrap();
+            let (salt, len) = c.tail(m);
+            assert_eq!(salt, enc_key[key_len..]);
+            assert_eq!(len, key_len);
+            assert_eq!(ImbGcm::transform_hot(len), t);
         }
     }
 }

@@ -86,9 +86,10 @@ pub enum SaError {
 /// - line 0, every packet: the cipher, the sequence number, the framing;
 /// - line 1, every packet: the counters of packets and bytes, the lifetime's gate (the
 ///   hard byte limit and the flags), and the outbound path to the peer;
-/// - line 2, inbound: the selectors' list, and the SA id.
+/// - line 2, inbound: the first selector (the rest are behind a pointer), and the SA id.
 ///
-/// An inbound SA's replay window follows (its header and one word of the bitmap are read);
+/// An inbound SA's replay window follows (its header and one word of the bitmap are read:
+/// one line with the default window of 64 packets);
 /// what only a refused packet (the errors), the lifetime sweep, show output or the control
 /// plane reads comes last. The pipeline prefetches the hot lines ([`Sa::prefetch`]) and
 /// then what the SA points to, the cipher's key schedule ([`Sa::prefetch_deps`]), for the
@@ -119,10 +120,13 @@ pub struct Sa {
     /// Outbound: the way to the peer, as last resolved (see [`PeerPath`]).
     pub(super) path: Option<PeerPath>,
     // Line 2.
-    /// Inbound only: the IPv4 entries of `inbound_policy` as masks and ranges, checked per
-    /// packet without building `IpAddr`s (a selector with an IPv6 side never matches an IPv4
-    /// packet).
-    pub(super) inbound_v4: Vec<SelectorV4>,
+    /// Inbound only: the first IPv4 entry of `inbound_policy` as masks and ranges, checked
+    /// per packet without building `IpAddr`s (a selector with an IPv6 side never matches an
+    /// IPv4 packet). Inside the SA, so that a packet of a tunnel with one selector (a crypto
+    /// map entry's ACL of one line) reads no line outside the SA's own.
+    pub(super) inbound_v4_first: Option<SelectorV4>,
+    /// The IPv4 entries after the first.
+    pub(super) inbound_v4_rest: Box<[SelectorV4]>,
     /// The SPD's id for this SA's crypto-map entry.
     pub sa_id: u32,
     /// Inbound only: the receive window (its header, then the bitmap).
@@ -158,7 +162,7 @@ const _: () = {
     use std::mem::offset_of;
     assert!(offset_of!(Sa, mode) < 64, "line 0 spills");
     assert!(offset_of!(Sa, traffic) == 64);
-    assert!(offset_of!(Sa, inbound_v4) == 128, "line 1 spills");
+    assert!(offset_of!(Sa, inbound_v4_first) == 128, "line 1 spills");
     assert!(offset_of!(Sa, sa_id) + 4 <= 192, "line 2 spills");
     assert!(
         offset_of!(Sa, replay) <= 192,
@@ -171,7 +175,7 @@ impl Sa {
     /// inbound one also reads its replay window's header, which [`Sa::prefetch_deps`] loads).
     pub const fn hot_bytes(direction: Direction) -> usize {
         match direction {
-            Direction::Outbound => std::mem::offset_of!(Sa, inbound_v4),
+            Direction::Outbound => std::mem::offset_of!(Sa, inbound_v4_first),
             Direction::Inbound => std::mem::offset_of!(Sa, replay),
         }
     }
@@ -184,14 +188,13 @@ impl Sa {
     }
 
     /// Stage two, after [`Sa::prefetch`] had time to land: starts loading what the SA
-    /// points to (the cipher's key schedule) and, inbound, the replay window's edge and the
-    /// first inbound selector. Reads the SA's hot lines.
+    /// points to (the cipher's key schedule) and, inbound, the replay window's edge. Reads
+    /// the SA's hot lines.
     #[inline(always)]
     pub fn prefetch_deps(&self, len_hint: usize) {
         self.cipher.prefetch(len_hint);
         if self.direction == Direction::Inbound {
             self.replay.prefetch();
-            crate::cache::line(self.inbound_v4.as_ptr() as *const u8);
         }
     }
 
@@ -214,7 +217,9 @@ impl Sa {
         debug_assert!(t.encryption.block_len().is_power_of_two());
         let cipher = backend.cipher(t, &params.keys.encryption, &params.keys.authentication)?;
         let inbound_policy: Vec<Selector> = params.selectors.iter().map(|s| s.mirror()).collect();
-        let inbound_v4 = inbound_policy.iter().filter_map(SelectorV4::of).collect();
+        let mut inbound_v4 = inbound_policy.iter().filter_map(SelectorV4::of);
+        let inbound_v4_first = inbound_v4.next();
+        let inbound_v4_rest = inbound_v4.collect();
         let outer_v4 = match (params.local, params.remote) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => Some(ipv4::Template::new(
                 src,
@@ -254,7 +259,8 @@ impl Sa {
             lifetime,
             replay: ReplayWindow::new(params.replay_window, params.esn),
             inbound_policy,
-            inbound_v4,
+            inbound_v4_first,
+            inbound_v4_rest,
             outer_v4,
             iv_rng: ChaCha8Rng::from_entropy(),
             transform: t,
