@@ -214,14 +214,16 @@ pub trait EspCipher: Send + Sync {
     /// place. On error the payload bytes are unspecified and must not be forwarded.
     fn open(&self, esp: &mut [u8], esn_hi: Option<u32>) -> Result<(), CryptoError>;
     /// Starts loading the key schedule into the cache: the fast path calls it for a whole
-    /// burst before it seals or opens the first packet. `len_hint` is about how long the
-    /// packet is (its frame's length will do): a backend that reads other lines for long
-    /// packets than for short ones picks with it. The default covers the value's own bytes,
-    /// which is where every backend here keeps its expanded keys (a backend that keeps them
-    /// behind a pointer overrides it).
+    /// burst before it seals or opens the first packet. `payload_hint` is at least the
+    /// length of the payload the packet will seal or open (`Sa::prefetch_deps` works it out
+    /// from the frame): a backend that reads other lines for long packets than for short
+    /// ones picks with it, and one that guesses short for a long packet costs it a cache
+    /// miss, nothing else. The default covers the value's own bytes, which is where every
+    /// backend here keeps its expanded keys (a backend that keeps them behind a pointer
+    /// overrides it).
     #[inline]
-    fn prefetch(&self, len_hint: usize) {
-        let _ = len_hint;
+    fn prefetch(&self, payload_hint: usize) {
+        let _ = payload_hint;
         crate::cache::value(self);
     }
 }

@@ -188,13 +188,27 @@ impl Sa {
     }
 
     /// Stage two, after [`Sa::prefetch`] had time to land: starts loading what the SA
-    /// points to (the cipher's key schedule) and, inbound, the replay window's edge. Reads
-    /// the SA's hot lines.
+    /// points to (the cipher's key schedule, the part that a packet in a frame of
+    /// `frame_len` bytes reads) and, inbound, the replay window's edge. Reads the SA's hot
+    /// lines.
     #[inline(always)]
-    pub fn prefetch_deps(&self, len_hint: usize) {
-        self.cipher.prefetch(len_hint);
+    pub fn prefetch_deps(&self, frame_len: usize) {
+        self.cipher.prefetch(self.payload_bound(frame_len));
         if self.direction == Direction::Inbound {
             self.replay.prefetch();
+        }
+    }
+
+    /// At least the length of the encrypted payload of a packet in a frame of `frame_len`
+    /// bytes: outbound, the whole frame (the inner packet is at most that) and the longest
+    /// trailer; inbound, the frame less the outer IP header, the ESP header and IV and the
+    /// ICV (the Ethernet header is not taken off: a handed-off frame may not have one).
+    #[inline(always)]
+    pub(crate) fn payload_bound(&self, frame_len: usize) -> usize {
+        match self.direction {
+            Direction::Outbound => frame_len + 1 + self.block_len as usize,
+            Direction::Inbound => frame_len
+                .saturating_sub(self.outer_len() + self.esp_header_len() + self.icv_len as usize),
         }
     }
 

@@ -364,9 +364,9 @@ impl<P: PacketBuf> crate::pipeline::SaShard<P> for SaShard {
     }
 
     #[inline(always)]
-    fn prefetch_sa_deps(&self, sa: SaRef, len_hint: usize) {
+    fn prefetch_sa_deps(&self, sa: SaRef, frame_len: usize) {
         if let Some(sa) = self.by_ref(sa) {
-            sa.prefetch_deps(len_hint);
+            sa.prefetch_deps(frame_len);
         }
     }
 

@@ -210,10 +210,10 @@ pub trait SaShard<P: PacketBuf> {
     #[inline]
     fn prefetch_sa(&self, _sa: SaRef) {}
     /// Stage two: starts loading what the SA points to (its key schedule), reading the SA
-    /// itself, which stage one prefetched a burst earlier. `len_hint` is the frame's length
-    /// (see [`crate::crypto::EspCipher::prefetch`]). The default does nothing.
+    /// itself, which stage one prefetched a burst earlier. `frame_len` is the frame's length
+    /// (see `Sa::prefetch_deps`). The default does nothing.
     #[inline]
-    fn prefetch_sa_deps(&self, _sa: SaRef, _len_hint: usize) {}
+    fn prefetch_sa_deps(&self, _sa: SaRef, _frame_len: usize) {}
     /// The inbound path in one call, for worker `me`: the owner of `spi`, then, when it is
     /// `me`, [`SaShard::decap`]. A shard overrides it to find the SA once rather than twice.
     #[inline]

@@ -293,7 +293,7 @@ impl EspCipher for VaesGcm {
     /// What a packet of up to 96 bytes reads; a longer one loads the remaining hash-key
     /// powers on demand (at most two lines more).
     #[inline]
-    fn prefetch(&self, _len_hint: usize) {
+    fn prefetch(&self, _payload_hint: usize) {
         self.prefetch_small();
     }
 
