@@ -30,13 +30,19 @@ pub struct ReplayWindow {
     /// Highest verified sequence number (full 64 bits with ESN), 0 before the first packet.
     top: u64,
     size: u32,
-    /// The ring's length in bits minus one (a power of two at least `size`, 64 at least).
-    ring_mask: u32,
+    /// The ring's length in bits minus one (a power of two at least `size`, 64 at least; at
+    /// most 4095). A u16, so that the header is 16 bytes and the header and first word fit
+    /// the SA's line ([`ReplayWindow::HOT_BYTES`]).
+    ring_mask: u16,
     esn: bool,
     bits: [u64; WORDS],
 }
 
 impl ReplayWindow {
+    /// The header and the first word of the bitmap: what a packet of an SA with the default
+    /// window reads (the SA keeps them in one of its hot lines).
+    pub const HOT_BYTES: usize = std::mem::offset_of!(ReplayWindow, bits) + 8;
+
     /// A window of `size` packets (rounded up to a multiple of 64, at most 4096). Size 0
     /// disables replay detection (sequence numbers are still inferred for ESN).
     pub fn new(size: u32, esn: bool) -> ReplayWindow {
@@ -48,7 +54,7 @@ impl ReplayWindow {
         ReplayWindow {
             top: 0,
             size,
-            ring_mask: size.max(64).next_power_of_two() - 1,
+            ring_mask: (size.max(64).next_power_of_two() - 1) as u16,
             esn,
             bits: [0; WORDS],
         }
@@ -97,15 +103,15 @@ impl ReplayWindow {
         ((hi as u64) << 32) | seq_lo as u64
     }
 
-    /// Starts loading what the next in-order packet reads: the header and the bitmap word
-    /// at the window's right edge.
+    /// Starts loading the bitmap word at the window's right edge, which the next in-order
+    /// packet reads, when it is not the first: the SA's own prefetch covers the header and
+    /// the first word ([`ReplayWindow::HOT_BYTES`]), all a window of 64 has. Reads the
+    /// header.
     #[inline(always)]
     pub fn prefetch(&self) {
-        let header = self as *const ReplayWindow as *const u8;
-        crate::cache::line(header);
-        let word = &self.bits[self.slot(self.top) / 64] as *const u64 as *const u8;
-        if word as usize / 64 != header as usize / 64 {
-            crate::cache::line(word);
+        let word = self.slot(self.top) / 64;
+        if word > 0 {
+            crate::cache::line(&self.bits[word] as *const u64 as *const u8);
         }
     }
 
@@ -309,14 +315,16 @@ mod tests {
         }
     }
 
-    /// The default window's bits share the header's cache line: a packet reads one line.
+    /// The default window's bits are its first word: a packet reads the header and that
+    /// word, [`ReplayWindow::HOT_BYTES`] (24) from the start.
     #[test]
-    fn a_window_of_64_is_one_line() {
-        let w = Box::new(ReplayWindow::new(64, false));
-        let header = &*w as *const ReplayWindow as usize;
-        let word = &w.bits[w.slot(12345) / 64] as *const u64 as usize;
-        assert_eq!(std::mem::offset_of!(ReplayWindow, bits), 24);
-        assert!(word + 8 - header <= 64, "{}", word - header);
+    fn a_window_of_64_is_its_first_word() {
+        let w = ReplayWindow::new(64, false);
+        assert_eq!(ReplayWindow::HOT_BYTES, 24);
+        for seq in [1u64, 63, 64, 12345, u32::MAX as u64 + 7] {
+            assert_eq!(w.slot(seq) / 64, 0, "{seq}");
+        }
+        assert_eq!(ReplayWindow::new(4096, false).slot(4095) / 64, 63);
     }
 
     #[test]

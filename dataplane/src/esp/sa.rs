@@ -86,10 +86,11 @@ pub enum SaError {
 /// - line 0, every packet: the cipher, the sequence number, the framing;
 /// - line 1, every packet: the counters of packets and bytes, the lifetime's gate (the
 ///   hard byte limit and the flags), and the outbound path to the peer;
-/// - line 2, inbound: the first selector (the rest are behind a pointer), and the SA id.
+/// - line 2, inbound: the first selector, the SA id, and the replay window's header and
+///   first bitmap word (all of the default window of 64 packets).
 ///
-/// An inbound SA's replay window follows (its header and one word of the bitmap are read:
-/// one line with the default window of 64 packets);
+/// The rest of an inbound SA's replay bitmap follows (a larger window's packet reads one
+/// more word, which [`Sa::prefetch_deps`] loads), then the other selectors;
 /// what only a refused packet (the errors), the lifetime sweep, show output or the control
 /// plane reads comes last. The pipeline prefetches the hot lines ([`Sa::prefetch`]) and
 /// then what the SA points to, the cipher's key schedule ([`Sa::prefetch_deps`]), for the
@@ -125,12 +126,14 @@ pub struct Sa {
     /// IPv4 packet). Inside the SA, so that a packet of a tunnel with one selector (a crypto
     /// map entry's ACL of one line) reads no line outside the SA's own.
     pub(super) inbound_v4_first: Option<SelectorV4>,
-    /// The IPv4 entries after the first.
-    pub(super) inbound_v4_rest: Box<[SelectorV4]>,
     /// The SPD's id for this SA's crypto-map entry.
     pub sa_id: u32,
-    /// Inbound only: the receive window (its header, then the bitmap).
+    /// Inbound only: the receive window (its header and the bitmap's first word, the whole
+    /// bitmap of the default window of 64, end line 2; the rest of the bitmap follows).
     pub(super) replay: ReplayWindow,
+    /// Inbound only: the IPv4 entries of `inbound_policy` after the first (read only when the
+    /// first does not match).
+    pub(super) inbound_v4_rest: Box<[SelectorV4]>,
     /// Touched only when a packet is refused.
     pub(super) errors: SaErrors,
     /// The lifetime's clock and soft limits (the sweep reads them, no packet does).
@@ -165,18 +168,19 @@ const _: () = {
     assert!(offset_of!(Sa, inbound_v4_first) == 128, "line 1 spills");
     assert!(offset_of!(Sa, sa_id) + 4 <= 192, "line 2 spills");
     assert!(
-        offset_of!(Sa, replay) <= 192,
-        "the replay window moved past line 2"
+        offset_of!(Sa, replay) + ReplayWindow::HOT_BYTES == 192,
+        "the replay window's header and first word end line 2"
     );
 };
 
 impl Sa {
-    /// Bytes from the start of an SA that every packet of its direction reads or writes (an
-    /// inbound one also reads its replay window's header, which [`Sa::prefetch_deps`] loads).
+    /// Bytes from the start of an SA that every packet of its direction reads or writes: an
+    /// inbound one all of lines 0 to 2 (a window larger than 64 packets also has a word
+    /// beyond them, which [`Sa::prefetch_deps`] loads).
     pub const fn hot_bytes(direction: Direction) -> usize {
         match direction {
             Direction::Outbound => std::mem::offset_of!(Sa, inbound_v4_first),
-            Direction::Inbound => std::mem::offset_of!(Sa, replay),
+            Direction::Inbound => std::mem::offset_of!(Sa, replay) + ReplayWindow::HOT_BYTES,
         }
     }
 
