@@ -9,9 +9,9 @@
 //! live inside the cipher value itself, 64-byte aligned, and are zeroized when the SA is
 //! dropped: one allocation, so that the fast path reaches the key schedule from the SA's
 //! cipher pointer without a further dependent load, and can prefetch it (see
-//! [`crate::cache`]). The SA's salt and key length ride in the spare bytes right after the
-//! hash-key table, in the table's last line (see `ImbGcm`): a packet reads nothing of the
-//! value outside the lines the library reads anyway.
+//! [`crate::cache`]). The SA's salt rides in the spare bytes right after the hash-key table,
+//! in the table's last line, and its key size is its type (see `ImbGcm`): a packet reads
+//! nothing of the value outside the lines the library reads anyway.
 //!
 //! On a CPU with VAES and AVX-512, payloads of up to 224 bytes do not reach the library: they
 //! go to the VAES kernel ([`super::vaes_gcm`]), whose keys live at the front of the same value
@@ -42,7 +42,7 @@ pub static IPSEC_MB: IpsecMb = IpsecMb;
 
 /// The process-wide manager (a dispatch table; see the module note), and where the code it
 /// picked for this CPU keeps the low powers of the hash key in `gcm_key_data` and leaves
-/// spare bytes for the SA's own fields.
+/// spare bytes for the SA's salt.
 struct Manager {
     mgr: *mut c_void,
     low_hash_keys: std::ops::Range<usize>,
