@@ -5,9 +5,11 @@
 //! to a power of two, at the front of a bitmap with room for the largest window: with the
 //! default window of 64 the ring is one word, in the same cache line as the header, so an
 //! inbound packet reads one line of the window where a ring of 4096 bits put the word it
-//! needs in any of 8 (a cache miss per packet with thousands of SAs). Checking is split in two, as
-//! the RFC requires: [`ReplayWindow::check`] before the ICV is verified (no state change: a
-//! forged packet must not move the window) and [`ReplayWindow::accept`] after it verified.
+//! needs in any of 8 (a cache miss per packet with thousands of SAs).
+//!
+//! Checking is split in two, as the RFC requires: [`ReplayWindow::check`] before the ICV is
+//! verified (no state change: a forged packet must not move the window) and
+//! [`ReplayWindow::accept`] after it verified.
 
 /// Largest window, in packets.
 pub const MAX_WINDOW: u32 = 4096;
