@@ -50,7 +50,8 @@ struct Manager {
     /// round keys, H^8 first, of which a packet of n blocks (n < 8) reads only the n last
     /// (H^n .. H^1), so a short packet's prefetch can leave out the lines of the others.
     powers_follow_round_keys: bool,
-    /// Where an SA's [`Tail`] goes in its [`KeyData`]: the end of the hash-key table.
+    /// Where an SA's tail ([`TAIL_LEN`]) goes in its [`KeyData`]: the end of the hash-key
+    /// table.
     tail: usize,
 }
 
@@ -63,20 +64,16 @@ unsafe impl Sync for Manager {}
 
 /// Room for the library's `struct gcm_key_data`: 1,008 bytes in intel-ipsec-mb 1.3 (the
 /// AES-256 round keys and 48 powers of the hash key for the VAES code), checked against the
-/// library's own size when the manager is created, and the [`Tail`] after it.
+/// library's own size when the manager is created, and the tail ([`TAIL_LEN`]) after it.
 const KEY_DATA_ROOM: usize = 1024;
 
 /// The expanded keys of one SA, aligned as the library requires.
 #[repr(C, align(64))]
 struct KeyData([u8; KEY_DATA_ROOM]);
 
-/// The SA's own field that a packet on the library's path reads, kept in the spare bytes
-/// after the hash-key table ([`Manager::tail`]): the salt.
-struct Tail;
-
-impl Tail {
-    const LEN: usize = 4;
-}
+/// Bytes of the tail: the SA's own field that a packet on the library's path reads, its
+/// salt, kept in the spare bytes after the hash-key table ([`Manager::tail`]).
+const TAIL_LEN: usize = 4;
 
 impl KeyData {
     /// Expands the AES key `key` (16 or 32 bytes) into this value with manager `mgr`; false
@@ -117,7 +114,7 @@ fn manager() -> Option<&'static Manager> {
             return None;
         }
         let end = hash_table_end(m);
-        if end + Tail::LEN > KEY_DATA_ROOM {
+        if end + TAIL_LEN > KEY_DATA_ROOM {
             log::warn!(
                 "%CRYPTO-4-IPSEC_MB: the hash-key table ends at byte {end}: no room for an SA's salt: backend disabled"
             );
@@ -144,8 +141,8 @@ fn live_manager() -> &'static Manager {
 /// AVX-512 code keeps 8 powers right after the round keys (H^8 first, ending at byte 368),
 /// the SSE/AVX code 8 powers and their Karatsuba halves (ending at 496), the VAES code 48
 /// (ending at 1,008, H^1 last). In all three the table ends 16 bytes short of a cache line,
-/// so the [`Tail`] placed there shares the table's last line. A packet of up to 16 blocks
-/// reads at most the last 256 bytes of the table.
+/// so the tail ([`TAIL_LEN`]) placed there shares the table's last line. A packet of up to
+/// 16 blocks reads at most the last 256 bytes of the table.
 fn hash_table_end(mgr: *mut c_void) -> usize {
     let mut probe = Box::new(KeyData([0; KEY_DATA_ROOM]));
     let end = if !probe.expand(mgr, &[0x5a; 16]) {
@@ -216,10 +213,10 @@ fn boxed<const KEY: usize>(
 }
 
 /// An AES-GCM SA on intel-ipsec-mb with an AES key of `KEY` bytes (16 or 32): the library's
-/// `struct gcm_key_data`, with the SA's salt in the spare bytes after its hash-key table (the
-/// [`Tail`]), then the transform on a line of its own (show output reads it, no packet
-/// does). The key size is the type's, so that the prefetch knows which lines the round keys
-/// take before any of the value has arrived.
+/// `struct gcm_key_data`, with the SA's salt in the spare bytes after its hash-key table
+/// (the tail, [`TAIL_LEN`] bytes), then the transform on a line of its own (show output
+/// reads it, no packet does). The key size is the type's, so that the prefetch knows which
+/// lines the round keys take before any of the value has arrived.
 ///
 /// A packet reads the round keys and the low hash-key powers, and on a CPU whose library
 /// code is AVX2 or AVX-512 (8 powers after the round keys, the tail in the last powers'
@@ -228,7 +225,7 @@ fn boxed<const KEY: usize>(
 /// key length had cost one cache miss more per packet with thousands of SAs.
 #[repr(C, align(64))]
 struct ImbGcm<const KEY: usize> {
-    /// The library's `struct gcm_key_data`, and the [`Tail`].
+    /// The library's `struct gcm_key_data`, and the tail ([`TAIL_LEN`]).
     key: KeyData,
     transform: Transform,
 }
@@ -281,14 +278,14 @@ impl<const KEY: usize> ImbGcm<KEY> {
         }
         // After the expansion, which writes only up to the table's end (the probe's
         // finding, and `the_tail_is_after_everything_the_library_writes` checks it again).
-        self.key.0[m.tail..m.tail + Tail::LEN].copy_from_slice(salt);
+        self.key.0[m.tail..m.tail + TAIL_LEN].copy_from_slice(salt);
         Ok(())
     }
 
     /// The salt, from the tail.
     #[inline(always)]
     fn salt(&self, m: &Manager) -> [u8; 4] {
-        let t = &self.key.0[m.tail..m.tail + Tail::LEN];
+        let t = &self.key.0[m.tail..m.tail + TAIL_LEN];
         [t[0], t[1], t[2], t[3]]
     }
 
@@ -301,10 +298,10 @@ impl<const KEY: usize> ImbGcm<KEY> {
             let powers = payload_hint.div_ceil(16).clamp(1, 8);
             [
                 0..Self::ROUND_KEY_BYTES,
-                m.tail - 16 * powers..m.tail + Tail::LEN,
+                m.tail - 16 * powers..m.tail + TAIL_LEN,
             ]
         } else {
-            [0..ROUND_KEYS, m.low_hash_keys.start..m.tail + Tail::LEN]
+            [0..ROUND_KEYS, m.low_hash_keys.start..m.tail + TAIL_LEN]
         }
     }
 
@@ -508,7 +505,7 @@ mod tests {
         assert_eq!(m.tail, hash.end);
         assert_eq!(
             m.tail / 64,
-            (m.tail + Tail::LEN - 1) / 64,
+            (m.tail + TAIL_LEN - 1) / 64,
             "the tail shares the table's last line"
         );
         for seed in [0xc3u8, 0x01, 0xff] {
